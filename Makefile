@@ -1,0 +1,77 @@
+# outbox - a send-only sendmail. See README.
+VERSION    = 0.1
+PREFIX    ?= /usr/local
+SBINDIR   ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+MANDIR    ?= $(PREFIX)/share/man
+DESTDIR   ?=
+
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+PKGS       = libcurl gnutls
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN       = -std=c11 -Wall -Wextra -Werror
+DEFS       = -DOUTBOX_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"'
+ifeq ($(SANITIZE),1)
+CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS   += -fsanitize=address,undefined
+endif
+ALL_CFLAGS = $(WARN) $(DEFS) $(PKG_CFLAGS) $(CFLAGS)
+
+SRCS      := $(wildcard src/*.c)
+OBJS      := $(SRCS:src/%.c=build/%.o)
+LIBOBJS   := $(filter-out build/main.o,$(OBJS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/%)
+PYTEST     = /usr/bin/python3 -m pytest
+
+.PHONY: all check unit integration deps banned demo install clean
+
+all: outbox
+
+outbox: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
+
+build/%.o: src/%.c src/*.h | build
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/test_%: tests/unit/test_%.c $(LIBOBJS) src/*.h | build
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(LIBOBJS) $(LDFLAGS) $(PKG_LIBS) -lcmocka
+
+build:
+	mkdir -p build
+
+# Installs the Debian packages the build and the tests need (when root).
+deps:
+	@tests/deps.sh
+
+# The whole suite: banned-function check, unit tests, integration tests.
+check: deps
+	$(MAKE) banned
+	$(MAKE) all $(UNIT_BINS)
+	$(MAKE) unit
+	$(MAKE) integration
+
+banned:
+	@if grep -nE '\b(strcpy|strcat|sprintf|vsprintf|atoi|strtok|gets)[[:space:]]*\(' src/*.c src/*.h; then \
+		echo "banned functions in src/ (DESIGN.md section 7)"; exit 1; \
+	else echo "banned-function check: clean"; fi
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+integration: outbox
+	OUTBOX_BIN=$(CURDIR)/outbox $(PYTEST) -q -p no:cacheprovider tests/integration
+
+demo: deps outbox
+	@tests/demo.sh
+
+install: outbox
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 0755 outbox $(DESTDIR)$(SBINDIR)/outbox
+	install -m 0644 man/outbox.8 $(DESTDIR)$(MANDIR)/man8/outbox.8
+	install -m 0644 man/outbox.conf.5 $(DESTDIR)$(MANDIR)/man5/outbox.conf.5
+
+clean:
+	rm -rf build outbox

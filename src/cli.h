@@ -1,0 +1,60 @@
+/*
+ * cli.h - sendmail-compatible command-line parsing.
+ *
+ * Pure: parses argv into struct options, prints nothing, exits never.
+ */
+#ifndef OUTBOX_CLI_H
+#define OUTBOX_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum cli_mode {
+	MODE_SEND = 0,    /* -bm (default): read a message and deliver it */
+	MODE_LIST,        /* -bp, mailq: list the queue */
+	MODE_SMTP,        /* -bs: SMTP dialogue on stdin/stdout */
+	MODE_NEWALIASES,  /* -bi, newaliases: nothing to do */
+	MODE_VERIFY,      /* -bv: print the recipients, send nothing */
+	MODE_QUEUE_RUN,   /* -q, -qINTERVAL */
+	MODE_VERSION,     /* --version */
+	MODE_HELP         /* --help */
+};
+
+enum cli_delivery {
+	DELIVER_NOW = 0,  /* -odi (default) */
+	DELIVER_QUEUE,    /* -odq */
+	DELIVER_BACKGROUND /* -odb */
+};
+
+struct options {
+	enum cli_mode mode;
+	enum cli_delivery delivery;
+	bool extract_rcpts;     /* -t */
+	bool ignore_dots;       /* -i, -oi */
+	bool verbose;           /* -v */
+	bool queue_force;       /* -qf, --force */
+	const char *sender;     /* -f/-r as given (may be "<>"), or NULL */
+	const char *fullname;   /* -F, or NULL */
+	const char *config;     /* -C, or NULL for the default */
+	const char *queue_interval; /* the INTERVAL of -qINTERVAL, or NULL */
+	const char *queue_id;   /* -qI ID */
+	const char *remove_id;  /* --remove ID */
+	char **rcpts;           /* recipient arguments (points into argv) */
+	size_t nrcpts;
+	const char *progname;   /* basename of argv[0] */
+};
+
+/*
+ * Parse argv (argc entries) into opt. Recognises the flags of sendmail as
+ * outbox documents them (see outbox(8)): bundled single-letter flags
+ * ("-ti"), flags with an attached or separate argument ("-fuser@x",
+ * "-f user@x", "-FCron", "-F 'Cron Daemon'"), "-o" and "-b" families,
+ * "--" and the long options --version, --help, --force, --remove ID.
+ * The mode also follows argv[0]: "mailq" lists, "newaliases" rebuilds.
+ * Returns 0 on success; -1 on a usage error with a one-line reason in err.
+ * opt's pointers point into argv; nothing is allocated.
+ */
+int cli_parse(int argc, char **argv, struct options *opt,
+              char *err, size_t errlen);
+
+#endif

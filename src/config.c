@@ -1,0 +1,578 @@
+/*
+ * config.c - the configuration file (see config.h, outbox.conf(5)).
+ *
+ * Each line is split into key and value, the key is looked up in a table,
+ * and the table entry's parser stores the value. Error messages name the
+ * file, the line and the key, never the value: a config may hold a secret,
+ * and a file given with -C may be one the caller must not read.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define DEFAULT_QUEUE "/var/spool/outbox"
+#define DEFAULT_TIMEOUT 60
+#define MAX_TIMEOUT 3600
+
+struct parse_ctx {
+	struct config *cfg;
+	const char *file;
+	int line;
+	char *err;
+	size_t errlen;
+};
+
+typedef int (*key_fn)(struct parse_ctx *p, const char *key, const char *val);
+
+static int bad(struct parse_ctx *p, const char *key, const char *why)
+{
+	snprintf(p->err, p->errlen, "%s:%d: %s%s%s", p->file, p->line,
+	         key ? key : "", key ? ": " : "", why);
+	return -1;
+}
+
+/* A value without control characters or spaces (names, addresses). */
+static bool is_word(const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if ((unsigned char)*v <= ' ' || *v == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static int set_string(struct parse_ctx *p, char **slot, const char *key,
+                      const char *val)
+{
+	char *copy = strdup(val);
+
+	if (copy == NULL)
+		return bad(p, key, "out of memory");
+	if (*slot != NULL) {
+		secure_zero(*slot, strlen(*slot));
+		free(*slot);
+	}
+	*slot = copy;
+	return 0;
+}
+
+static char **string_slot(struct config *cfg, const char *key)
+{
+	if (strcmp(key, "user") == 0) return &cfg->user;
+	if (strcmp(key, "password") == 0) return &cfg->password;
+	if (strcmp(key, "password-file") == 0) return &cfg->password_file;
+	if (strcmp(key, "ca-file") == 0) return &cfg->ca_file;
+	if (strcmp(key, "from") == 0) return &cfg->from;
+	if (strcmp(key, "domain") == 0) return &cfg->domain;
+	if (strcmp(key, "helo") == 0) return &cfg->helo;
+	return NULL;
+}
+
+static int key_string(struct parse_ctx *p, const char *key, const char *val)
+{
+	char **slot = string_slot(p->cfg, key);
+
+	if (slot == NULL)
+		return bad(p, key, "internal error: no slot");
+	if (*val == '\0')
+		return bad(p, key, "needs a value");
+	if (strcmp(key, "password") != 0 && strcmp(key, "user") != 0 &&
+	    !is_word(val))
+		return bad(p, key, "value must not contain spaces or control "
+		           "characters");
+	if ((strcmp(key, "password-file") == 0 || strcmp(key, "ca-file") == 0)
+	    && val[0] != '/')
+		return bad(p, key, "needs an absolute path");
+	return set_string(p, slot, key, val);
+}
+
+static int key_helo(struct parse_ctx *p, const char *key, const char *val)
+{
+	const char *v;
+
+	if (*val == '\0')
+		return bad(p, key, "needs a value");
+	for (v = val; *v != '\0'; v++) {
+		if (!isalnum((unsigned char)*v) && strchr(".-_[]:", *v) == NULL)
+			return bad(p, key, "must be a host name or an address "
+			           "literal");
+	}
+	return set_string(p, &p->cfg->helo, key, val);
+}
+
+static int key_tls(struct parse_ctx *p, const char *key, const char *val)
+{
+	if (strcmp(val, "starttls") == 0)
+		p->cfg->tls = TLS_STARTTLS;
+	else if (strcmp(val, "smtps") == 0)
+		p->cfg->tls = TLS_SMTPS;
+	else if (strcmp(val, "off") == 0)
+		p->cfg->tls = TLS_OFF;
+	else
+		return bad(p, key, "must be starttls, smtps or off");
+	return 0;
+}
+
+static int parse_bool(const char *val, bool *out)
+{
+	if (strcmp(val, "on") == 0 || strcmp(val, "yes") == 0 ||
+	    strcmp(val, "true") == 0) {
+		*out = true;
+		return 0;
+	}
+	if (strcmp(val, "off") == 0 || strcmp(val, "no") == 0 ||
+	    strcmp(val, "false") == 0) {
+		*out = false;
+		return 0;
+	}
+	return -1;
+}
+
+static int key_tls_verify(struct parse_ctx *p, const char *key,
+                          const char *val)
+{
+	if (parse_bool(val, &p->cfg->tls_verify) != 0)
+		return bad(p, key, "must be on or off");
+	return 0;
+}
+
+static int key_auth(struct parse_ctx *p, const char *key, const char *val)
+{
+	static const char *const mechs[] = {
+		"plain", "login", "cram-md5", "digest-md5", "ntlm",
+		"external", "xoauth2", "oauthbearer", NULL
+	};
+	char up[32];
+	size_t i;
+
+	if (strcmp(val, "auto") == 0) {
+		free(p->cfg->auth);
+		p->cfg->auth = NULL;
+		return 0;
+	}
+	for (i = 0; mechs[i] != NULL; i++) {
+		if (str_ieq(val, mechs[i]))
+			break;
+	}
+	if (mechs[i] == NULL)
+		return bad(p, key, "must be auto, plain, login, cram-md5, "
+		           "digest-md5, ntlm, external, xoauth2 or oauthbearer");
+	for (i = 0; val[i] != '\0' && i + 1 < sizeof(up); i++)
+		up[i] = (char)toupper((unsigned char)val[i]);
+	up[i] = '\0';
+	return set_string(p, &p->cfg->auth, key, up);
+}
+
+static int key_timeout(struct parse_ctx *p, const char *key, const char *val)
+{
+	long secs;
+
+	if (parse_duration(val, MAX_TIMEOUT, &secs) != 0 || secs < 1)
+		return bad(p, key, "must be a duration from 1s to 1h "
+		           "(e.g. 30s, 2m)");
+	p->cfg->timeout = secs;
+	return 0;
+}
+
+static int key_queue(struct parse_ctx *p, const char *key, const char *val)
+{
+	free(p->cfg->queue);
+	p->cfg->queue = NULL;
+	if (strcmp(val, "off") == 0)
+		return 0;
+	if (val[0] != '/' || !is_word(val))
+		return bad(p, key, "must be an absolute path or off");
+	return set_string(p, &p->cfg->queue, key, val);
+}
+
+static int key_log(struct parse_ctx *p, const char *key, const char *val)
+{
+	if (strcmp(val, "syslog") != 0 && strcmp(val, "stderr") != 0 &&
+	    val[0] != '/')
+		return bad(p, key, "must be syslog, stderr or an absolute path");
+	return set_string(p, &p->cfg->log, key, val);
+}
+
+/* Host part: a name, or an IPv6 literal in brackets. Sets *end past it. */
+static int split_host(const char *s, const char **host, size_t *hostlen,
+                      const char **end)
+{
+	size_t n;
+
+	if (*s == '[') {
+		n = strspn(s + 1, "0123456789abcdefABCDEF:.");
+		if (n == 0 || s[1 + n] != ']')
+			return -1;
+		*host = s + 1;
+		*hostlen = n;
+		*end = s + n + 2;
+		return 0;
+	}
+	n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	           "0123456789.-_");
+	if (n == 0)
+		return -1;
+	*host = s;
+	*hostlen = n;
+	*end = s + n;
+	return 0;
+}
+
+static int key_smarthost(struct parse_ctx *p, const char *key,
+                         const char *val)
+{
+	struct smarthost *h;
+	const char *s = val, *host, *end;
+	size_t hostlen;
+	long port = 0;
+
+	if (p->cfg->nhosts >= CONFIG_MAX_SMARTHOSTS)
+		return bad(p, key, "too many smarthosts (at most 8)");
+	h = &p->cfg->hosts[p->cfg->nhosts];
+	memset(h, 0, sizeof(*h));
+	if (strncmp(s, "smtps://", 8) == 0) {
+		h->tls = TLS_SMTPS;
+		h->tls_from_scheme = true;
+		s += 8;
+	} else if (strncmp(s, "smtp://", 7) == 0) {
+		h->tls_from_scheme = true;
+		s += 7;
+	}
+	if (split_host(s, &host, &hostlen, &end) != 0)
+		return bad(p, key, "expected host, host:port, [IPv6]:port, "
+		           "smtp://host:port or smtps://host:port");
+	if (*end == ':') {
+		if (parse_long(end + 1, 1, 65535, &port) != 0)
+			return bad(p, key, "port must be a number from 1 to 65535");
+	} else if (*end != '\0' && strcmp(end, "/") != 0) {
+		return bad(p, key, "expected host, host:port, [IPv6]:port, "
+		           "smtp://host:port or smtps://host:port");
+	}
+	h->host = str_ndup(host, hostlen);
+	if (h->host == NULL)
+		return bad(p, key, "out of memory");
+	h->port = (int)port;
+	h->line = p->line;
+	p->cfg->nhosts++;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	key_fn fn;
+} KEYS[] = {
+	{ "smarthost", key_smarthost },
+	{ "tls", key_tls },
+	{ "tls-verify", key_tls_verify },
+	{ "user", key_string },
+	{ "password", key_string },
+	{ "password-file", key_string },
+	{ "auth", key_auth },
+	{ "ca-file", key_string },
+	{ "helo", key_helo },
+	{ "from", key_string },
+	{ "domain", key_string },
+	{ "queue", key_queue },
+	{ "timeout", key_timeout },
+	{ "log", key_log },
+};
+
+/*
+ * Split a line into key and value, in place. Handles the quoted value
+ * form and trailing comments. Returns 1 for a key/value pair, 0 for a
+ * blank or comment line, -1 on a syntax error (reason in *why).
+ */
+static int split_line(char *line, char **key, char **val, const char **why)
+{
+	char *s = line, *v, *out;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '\0' || *s == '#')
+		return 0;
+	*key = s;
+	while (*s != '\0' && *s != ' ' && *s != '\t')
+		s++;
+	if (*s != '\0')
+		*s++ = '\0';
+	while (*s == ' ' || *s == '\t')
+		s++;
+	*val = s;
+	if (*s == '"') {
+		for (v = s + 1, out = s; *v != '"'; v++) {
+			if (*v == '\\' && (v[1] == '"' || v[1] == '\\'))
+				v++;
+			if (*v == '\0') {
+				*why = "unterminated quoted value";
+				return -1;
+			}
+			*out++ = *v;
+		}
+		*out = '\0';
+		for (v++; *v == ' ' || *v == '\t'; v++)
+			;
+		if (*v != '\0' && *v != '#') {
+			*why = "text after the quoted value";
+			return -1;
+		}
+		return 1;
+	}
+	for (v = s; *v != '\0'; v++) {
+		if (*v == '#' && (v[-1] == ' ' || v[-1] == '\t')) {
+			*v = '\0';
+			break;
+		}
+	}
+	for (v = s + strlen(s); v > s && (v[-1] == ' ' || v[-1] == '\t'); v--)
+		v[-1] = '\0';
+	return 1;
+}
+
+static int parse_line(struct parse_ctx *p, char *line)
+{
+	char *key = NULL, *val = NULL;
+	const char *why = NULL;
+	size_t i;
+	int r = split_line(line, &key, &val, &why);
+
+	if (r < 0)
+		return bad(p, NULL, why);
+	if (r == 0)
+		return 0;
+	for (i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]); i++) {
+		if (strcmp(KEYS[i].name, key) == 0)
+			return KEYS[i].fn(p, key, val);
+	}
+	return bad(p, NULL, "unknown key");
+}
+
+/* Who besides the owner can read st? The setgid install's own group may. */
+static bool readable_by_others(const struct stat *st)
+{
+	if (st->st_mode & (S_IROTH | S_IWOTH))
+		return true;
+	if (st->st_mode & (S_IRGRP | S_IWGRP))
+		return !(st->st_gid == getegid() && getegid() != getgid());
+	return false;
+}
+
+static int read_lines(struct parse_ctx *p, FILE *f)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = 0;
+
+	while (rc == 0) {
+		n = getline(&line, &cap, f);
+		if (n < 0)
+			break;
+		p->line++;
+		if (n > CONFIG_LINE_MAX) {
+			rc = bad(p, NULL, "line too long");
+			break;
+		}
+		if (memchr(line, '\0', (size_t)n) != NULL) {
+			rc = bad(p, NULL, "NUL byte in line");
+			break;
+		}
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		rc = parse_line(p, line);
+	}
+	if (rc == 0 && ferror(f))
+		rc = bad(p, NULL, "read error");
+	if (line != NULL) {
+		secure_zero(line, cap);
+		free(line);
+	}
+	return rc;
+}
+
+/* Defaults and cross-key checks once the whole file is read. */
+static int finish(struct parse_ctx *p)
+{
+	struct config *cfg = p->cfg;
+	size_t i;
+
+	if (cfg->nhosts == 0) {
+		p->line = 0;
+		snprintf(p->err, p->errlen, "%s: no smarthost configured",
+		         p->file);
+		return -1;
+	}
+	for (i = 0; i < cfg->nhosts; i++) {
+		struct smarthost *h = &cfg->hosts[i];
+
+		if (!h->tls_from_scheme)
+			h->tls = cfg->tls;
+		else if (h->tls == TLS_STARTTLS && cfg->tls == TLS_OFF)
+			h->tls = TLS_OFF;
+		else if (h->tls == TLS_STARTTLS && cfg->tls == TLS_SMTPS) {
+			p->line = h->line;
+			return bad(p, "smarthost", "smtp:// conflicts with "
+			           "tls smtps (write smtps://)");
+		}
+		if (h->port == 0)
+			h->port = h->tls == TLS_SMTPS ? 465 :
+			          h->tls == TLS_OFF ? 25 : 587;
+	}
+	if (cfg->password != NULL && cfg->password_file != NULL) {
+		snprintf(p->err, p->errlen, "%s: password and password-file "
+		         "are both set", p->file);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_defaults(struct config *cfg, const char *path)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->tls = TLS_STARTTLS;
+	cfg->tls_verify = true;
+	cfg->timeout = DEFAULT_TIMEOUT;
+	cfg->path = strdup(path);
+	cfg->queue = strdup(DEFAULT_QUEUE);
+	cfg->log = strdup("syslog");
+	if (cfg->path == NULL || cfg->queue == NULL || cfg->log == NULL)
+		return -1;
+	return 0;
+}
+
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	struct parse_ctx p = { cfg, path, 0, err, errlen };
+	struct stat st;
+	FILE *f;
+	int rc;
+
+	if (set_defaults(cfg, path) != 0) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	f = fopen(path, "re");
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		fclose(f);
+		return -1;
+	}
+	rc = read_lines(&p, f);
+	fclose(f);
+	if (rc == 0)
+		rc = finish(&p);
+	if (rc == 0 && cfg->password != NULL && readable_by_others(&st)) {
+		snprintf(err, errlen, "%s: holds a password but other users "
+		         "can read it (chmod 600, or use password-file)", path);
+		rc = -1;
+	}
+	return rc;
+}
+
+int config_password(const struct config *cfg, char **out,
+                    char *err, size_t errlen)
+{
+	char buf[1024];
+	struct stat st;
+	ssize_t n;
+	int fd;
+	char *nl;
+
+	*out = NULL;
+	if (cfg->password != NULL) {
+		*out = strdup(cfg->password);
+		if (*out == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		return 0;
+	}
+	if (cfg->password_file == NULL)
+		return 0;
+	fd = open(cfg->password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "password-file %s: %s", cfg->password_file,
+		         fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (readable_by_others(&st)) {
+		close(fd);
+		snprintf(err, errlen, "password-file %s: other users can read "
+		         "it (chmod 600)", cfg->password_file);
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "password-file %s: %s",
+		         cfg->password_file, strerror(errno));
+		return -1;
+	}
+	buf[n] = '\0';
+	nl = strpbrk(buf, "\r\n");
+	if (nl == NULL && (size_t)n == sizeof(buf) - 1) {
+		secure_zero(buf, sizeof(buf));
+		snprintf(err, errlen, "password-file %s: first line too long",
+		         cfg->password_file);
+		return -1;
+	}
+	if (nl != NULL)
+		*nl = '\0';
+	if (buf[0] == '\0') {
+		snprintf(err, errlen, "password-file %s: empty first line",
+		         cfg->password_file);
+		return -1;
+	}
+	*out = strdup(buf);
+	secure_zero(buf, sizeof(buf));
+	if (*out == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static void free_secret(char *s)
+{
+	if (s != NULL) {
+		secure_zero(s, strlen(s));
+		free(s);
+	}
+}
+
+void config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nhosts; i++)
+		free(cfg->hosts[i].host);
+	free(cfg->path);
+	free(cfg->user);
+	free_secret(cfg->password);
+	free(cfg->password_file);
+	free(cfg->auth);
+	free(cfg->ca_file);
+	free(cfg->helo);
+	free(cfg->from);
+	free(cfg->domain);
+	free(cfg->queue);
+	free(cfg->log);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,192 @@
+/*
+ * deliver.c - the one send path (see deliver.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "deliver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct deliver_ctx {
+	const struct config *cfg;
+	bool verbose;
+	bool ready;             /* libcurl and password loaded */
+	char *password;
+	struct smtp_client *client[CONFIG_MAX_SMARTHOSTS];
+};
+
+static bool curl_ready;
+
+struct deliver_ctx *deliver_new(const struct config *cfg, bool verbose)
+{
+	struct deliver_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (ctx != NULL) {
+		ctx->cfg = cfg;
+		ctx->verbose = verbose;
+	}
+	return ctx;
+}
+
+static enum ob_status prepare(struct deliver_ctx *ctx,
+                              struct deliver_report *rep)
+{
+	if (ctx->ready)
+		return OB_OK;
+	if (!curl_ready && smtp_global_init() != 0) {
+		str_copy(rep->reason, sizeof(rep->reason),
+		         "cannot initialise libcurl");
+		return OB_SOFTWARE;
+	}
+	curl_ready = true;
+	if (config_password(ctx->cfg, &ctx->password, rep->reason,
+	                    sizeof(rep->reason)) != 0)
+		return OB_CONFIG;
+	ctx->ready = true;
+	return OB_OK;
+}
+
+static struct smtp_client *client(struct deliver_ctx *ctx, size_t i,
+                                  struct deliver_report *rep)
+{
+	if (ctx->client[i] == NULL)
+		ctx->client[i] = smtp_open(ctx->cfg, i, ctx->password,
+		                           ctx->verbose, rep->reason,
+		                           sizeof(rep->reason));
+	return ctx->client[i];
+}
+
+/* Try one smarthost for the recipients still in RCPT_TEMP. */
+static enum ob_status attempt(struct deliver_ctx *ctx, size_t host,
+                              const char *sender, int fd, off_t size,
+                              struct deliver_report *rep, bool *refused)
+{
+	struct smtp_client *c = client(ctx, host, rep);
+	struct smtp_result res;
+	char **todo;
+	size_t *map;
+	size_t i, n = 0;
+	enum ob_status st;
+
+	if (c == NULL)
+		return OB_SOFTWARE;
+	todo = calloc(rep->nrcpt, sizeof(*todo));
+	map = calloc(rep->nrcpt, sizeof(*map));
+	if (todo == NULL || map == NULL) {
+		free(todo);
+		free(map);
+		str_copy(rep->reason, sizeof(rep->reason), "out of memory");
+		return OB_SOFTWARE;
+	}
+	for (i = 0; i < rep->nrcpt; i++) {
+		if (rep->rcpt[i].state == RCPT_TEMP) {
+			todo[n] = (char *)rep->rcpt[i].addr;
+			map[n++] = i;
+		}
+	}
+	st = smtp_send(c, sender, todo, n, fd, size, &res);
+	str_copy(rep->where, sizeof(rep->where), res.where);
+	if (st != OB_OK)
+		str_copy(rep->reason, sizeof(rep->reason), res.reason);
+	if (st == OB_UNAVAILABLE)
+		*refused = true;
+	for (i = 0; i < res.nrcpt; i++) {
+		struct deliver_rcpt *r = &rep->rcpt[map[i]];
+
+		r->state = res.rcpt[i].state;
+		str_copy(r->text, sizeof(r->text),
+		         st == OB_OK && r->state == RCPT_OK ? res.reply
+		                                            : res.rcpt[i].text);
+		str_copy(r->where, sizeof(r->where), res.where);
+	}
+	smtp_result_free(&res);
+	free(todo);
+	free(map);
+	return st;
+}
+
+static enum ob_status summarise(struct deliver_report *rep,
+                                enum ob_status last, bool refused)
+{
+	bool temp = false, perm = false;
+	size_t i;
+
+	for (i = 0; i < rep->nrcpt; i++) {
+		temp = temp || rep->rcpt[i].state == RCPT_TEMP;
+		perm = perm || rep->rcpt[i].state == RCPT_PERM;
+	}
+	if (temp) {
+		if (last == OB_OK || last == OB_UNAVAILABLE || last == OB_NOUSER)
+			return OB_TEMPFAIL;
+		return last;
+	}
+	if (perm)
+		return refused ? OB_UNAVAILABLE : OB_NOUSER;
+	return OB_OK;
+}
+
+/* Relay-side and temporary failures: another smarthost may do better. */
+static bool worth_another_host(enum ob_status st)
+{
+	return st == OB_TEMPFAIL || st == OB_NOPERM || st == OB_PROTOCOL;
+}
+
+enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
+                            const struct addr_list *rcpts, int fd,
+                            off_t size, struct deliver_report *rep)
+{
+	enum ob_status st = OB_OK;
+	bool refused = false;
+	size_t i, h;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->rcpt = calloc(rcpts->count ? rcpts->count : 1, sizeof(*rep->rcpt));
+	if (rep->rcpt == NULL) {
+		str_copy(rep->reason, sizeof(rep->reason), "out of memory");
+		return rep->status = OB_SOFTWARE;
+	}
+	rep->nrcpt = rcpts->count;
+	for (i = 0; i < rcpts->count; i++) {
+		rep->rcpt[i].addr = rcpts->addrs[i];
+		rep->rcpt[i].state = RCPT_TEMP;
+	}
+	st = prepare(ctx, rep);
+	if (st != OB_OK)
+		return rep->status = st;
+	for (h = 0; h < ctx->cfg->nhosts; h++) {
+		st = attempt(ctx, h, sender, fd, size, rep, &refused);
+		if (st == OB_SOFTWARE || st == OB_IOERR)
+			return rep->status = st;
+		/* the next smarthost gets what is still temporary here */
+		if (!worth_another_host(summarise(rep, st, refused)))
+			break;
+	}
+	return rep->status = summarise(rep, st, refused);
+}
+
+void deliver_report_free(struct deliver_report *rep)
+{
+	if (rep == NULL)
+		return;
+	free(rep->rcpt);
+	rep->rcpt = NULL;
+	rep->nrcpt = 0;
+}
+
+void deliver_free(struct deliver_ctx *ctx)
+{
+	size_t i;
+
+	if (ctx == NULL)
+		return;
+	for (i = 0; i < CONFIG_MAX_SMARTHOSTS; i++)
+		smtp_close(ctx->client[i]);
+	if (ctx->password != NULL) {
+		secure_zero(ctx->password, strlen(ctx->password));
+		free(ctx->password);
+	}
+	free(ctx);
+}

@@ -1,0 +1,58 @@
+/*
+ * deliver.h - the one send path: a message to its recipients through the
+ * configured smarthosts, in order (failover), reusing connections.
+ */
+#ifndef OUTBOX_DELIVER_H
+#define OUTBOX_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "address.h"
+#include "config.h"
+#include "smtp.h"
+#include "status.h"
+
+struct deliver_rcpt {
+	const char *addr;       /* points into the caller's list */
+	enum rcpt_state state;
+	char text[256];         /* server reply or failure reason */
+	char where[300];        /* smarthost that gave the final answer */
+};
+
+struct deliver_report {
+	/* OB_OK when every recipient is RCPT_OK. Otherwise: OB_TEMPFAIL (or
+	 * OB_NOPERM / OB_PROTOCOL / OB_IOERR / OB_SOFTWARE / OB_CONFIG, the
+	 * kind of the last failure) while any recipient is RCPT_TEMP;
+	 * else OB_UNAVAILABLE when the message itself was refused, OB_NOUSER
+	 * when only recipients were. */
+	enum ob_status status;
+	char where[300];        /* last smarthost tried */
+	char reason[600];       /* last failure, one line */
+	struct deliver_rcpt *rcpt;
+	size_t nrcpt;
+};
+
+struct deliver_ctx;
+
+/* A context for one or more deliveries. Nothing is initialised (libcurl,
+ * the password) until the first message needs it. NULL when out of memory. */
+struct deliver_ctx *deliver_new(const struct config *cfg, bool verbose);
+
+/*
+ * Deliver the spooled message (fd, size bytes) from sender to rcpts.
+ * Smarthosts are tried in order while recipients remain with a temporary
+ * or relay-side failure; a permanent refusal is final. Fills rep (free
+ * with deliver_report_free) and returns rep->status.
+ */
+enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
+                            const struct addr_list *rcpts, int fd,
+                            off_t size, struct deliver_report *rep);
+
+void deliver_report_free(struct deliver_report *rep);
+
+/* Close every connection and wipe the password. NULL is fine. */
+void deliver_free(struct deliver_ctx *ctx);
+
+#endif

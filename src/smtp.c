@@ -1,0 +1,592 @@
+/*
+ * smtp.c - the libcurl transport (see smtp.h).
+ *
+ * libcurl runs the SMTP dialogue; this module configures it and watches
+ * it. Every command libcurl sends and every reply it reads passes through
+ * the debug callback (CURLINFO_HEADER_OUT / CURLINFO_HEADER_IN), in order,
+ * one dialogue at a time. From that stream we learn which command each
+ * reply answers: the reply to the n-th RCPT is the n-th recipient's
+ * result, which libcurl itself does not report (with
+ * CURLOPT_MAIL_RCPT_ALLLOWFAILS a refused RCPT still ends in CURLE_OK).
+ *
+ * Two safety rules are enforced here, not left to the server:
+ *  - with credentials configured, no MAIL is sent without AUTH (libcurl
+ *    silently skips AUTH when the server does not offer it);
+ *  - tls starttls means CURLUSESSL_ALL: no STARTTLS, no mail.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "smtp.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+enum phase {
+	PH_CONNECT = 0, PH_EHLO, PH_STARTTLS, PH_AUTH, PH_MAIL, PH_RCPT,
+	PH_DATA, PH_BODY, PH_QUIT, PH_OTHER
+};
+
+/* What the debug stream told us about the current transfer. */
+struct dialogue {
+	enum phase phase;
+	size_t nsent_rcpt;      /* RCPT commands sent so far */
+	int code;               /* reply being read: its code ... */
+	char text[512];         /* ... and its lines, joined */
+	int last_code;          /* the last complete reply */
+	char last_text[512];
+	enum phase last_phase;
+	int data_code;          /* reply to DATA (non-354) or after the dot */
+	char data_text[300];
+	bool in_sasl;           /* between AUTH and its final reply */
+	bool abort_noauth;      /* MAIL was about to go out without AUTH */
+	bool read_failed;
+	int read_errno;
+};
+
+struct smtp_client {
+	CURL *curl;
+	const struct config *cfg;
+	const struct smarthost *host;
+	char *password;
+	bool verbose;
+	bool need_auth;         /* credentials are configured */
+	bool authed;            /* AUTH done on the current connection */
+	int fd;                 /* message being uploaded */
+	struct dialogue d;
+	struct smtp_rcpt *rcpt; /* of the current transfer */
+	size_t nrcpt;
+	char url[600];
+	char where[300];
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+int smtp_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+/* ---- watching the dialogue ---- */
+
+static enum phase command_phase(const char *l, size_t n)
+{
+	static const struct { const char *cmd; enum phase ph; } CMDS[] = {
+		{ "EHLO", PH_EHLO }, { "HELO", PH_EHLO },
+		{ "STARTTLS", PH_STARTTLS }, { "AUTH", PH_AUTH },
+		{ "MAIL FROM", PH_MAIL }, { "RCPT TO", PH_RCPT },
+		{ "DATA", PH_DATA }, { "QUIT", PH_QUIT },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(CMDS) / sizeof(CMDS[0]); i++) {
+		size_t k = strlen(CMDS[i].cmd);
+
+		if (n >= k && str_nieq(l, CMDS[i].cmd, k))
+			return CMDS[i].ph;
+	}
+	return PH_OTHER;
+}
+
+static void show(const struct smtp_client *c, const char *dir,
+                 const char *l, size_t n)
+{
+	if (c->verbose)
+		fprintf(stderr, "%s %.*s\n", dir, (int)n, l);
+}
+
+static void on_command(struct smtp_client *c, const char *l, size_t n)
+{
+	struct dialogue *d = &c->d;
+	enum phase ph = command_phase(l, n);
+
+	if (d->in_sasl) {
+		show(c, "->", "<redacted>", 10);   /* a SASL response line */
+		return;
+	}
+	if (ph == PH_AUTH) {
+		const char *sp = n > 5 ? memchr(l + 5, ' ', n - 5) : NULL;
+
+		show(c, "->", l, sp ? (size_t)(sp - l) : n);
+		if (sp != NULL)
+			show(c, "  ", "(initial response redacted)", 27);
+	} else {
+		show(c, "->", l, n);
+	}
+	if (ph == PH_EHLO)
+		c->authed = false;
+	if (ph == PH_AUTH)
+		d->in_sasl = true;
+	if (ph == PH_MAIL && c->need_auth && !c->authed)
+		d->abort_noauth = true;
+	if (ph == PH_RCPT)
+		d->nsent_rcpt++;
+	if (ph != PH_OTHER)
+		d->phase = ph;
+}
+
+static void append_text(char *dst, size_t size, const char *l, size_t n)
+{
+	size_t len = strlen(dst);
+
+	if (len > 0 && len + 1 < size)
+		dst[len++] = ' ';
+	if (n > size - len - 1)
+		n = size - len - 1;
+	memcpy(dst + len, l, n);
+	dst[len + n] = '\0';
+}
+
+static void reply_done(struct smtp_client *c)
+{
+	struct dialogue *d = &c->d;
+
+	d->last_code = d->code;
+	d->last_phase = d->phase;
+	str_copy(d->last_text, sizeof(d->last_text), d->text);
+	if (d->phase == PH_AUTH && d->code != 334)
+		d->in_sasl = false;
+	if (d->phase == PH_AUTH && d->code / 100 == 2)
+		c->authed = true;
+	if (d->phase == PH_RCPT && d->nsent_rcpt > 0 &&
+	    d->nsent_rcpt <= c->nrcpt) {
+		struct smtp_rcpt *r = &c->rcpt[d->nsent_rcpt - 1];
+
+		r->code = d->code;
+		str_copy(r->text, sizeof(r->text), d->text);
+	}
+	if (d->phase == PH_DATA && d->code == 354) {
+		d->phase = PH_BODY;
+	} else if (d->phase == PH_DATA || d->phase == PH_BODY) {
+		d->data_code = d->code;
+		str_copy(d->data_text, sizeof(d->data_text), d->text);
+	}
+	d->code = 0;
+	d->text[0] = '\0';
+}
+
+static void on_reply_line(struct smtp_client *c, const char *l, size_t n)
+{
+	struct dialogue *d = &c->d;
+	int code = 0;
+	size_t i;
+
+	show(c, "<-", l, n);
+	for (i = 0; i < 3 && i < n && l[i] >= '0' && l[i] <= '9'; i++)
+		code = code * 10 + (l[i] - '0');
+	if (i < 3 || (n > 3 && l[3] != ' ' && l[3] != '-'))
+		return;                 /* not a reply line: ignore */
+	if (d->text[0] == '\0')
+		append_text(d->text, sizeof(d->text), l, n);
+	else if (n > 4)
+		append_text(d->text, sizeof(d->text), l + 4, n - 4);
+	d->code = code;
+	if (n == 3 || l[3] == ' ')
+		reply_done(c);
+}
+
+/* Call fn for each line of data (without its CRLF). */
+static void each_line(struct smtp_client *c, const char *data, size_t size,
+                      void (*fn)(struct smtp_client *, const char *, size_t))
+{
+	while (size > 0) {
+		const char *nl = memchr(data, '\n', size);
+		size_t n = nl ? (size_t)(nl - data) : size;
+		size_t len = n;
+
+		if (len > 0 && data[len - 1] == '\r')
+			len--;
+		fn(c, data, len);
+		if (nl == NULL)
+			break;
+		data += n + 1;
+		size -= n + 1;
+	}
+}
+
+static void show_text(struct smtp_client *c, const char *l, size_t n)
+{
+	show(c, "*", l, n);
+}
+
+static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size,
+                    void *ptr)
+{
+	struct smtp_client *c = ptr;
+
+	(void)h;
+	switch (type) {
+	case CURLINFO_HEADER_OUT:
+		each_line(c, data, size, on_command);
+		break;
+	case CURLINFO_HEADER_IN:
+		each_line(c, data, size, on_reply_line);
+		break;
+	case CURLINFO_TEXT:
+		each_line(c, data, size, show_text);
+		break;
+	default:
+		break;          /* message bytes and TLS records: not shown */
+	}
+	return 0;
+}
+
+static int progress_cb(void *ptr, curl_off_t dt, curl_off_t dn,
+                       curl_off_t ut, curl_off_t un)
+{
+	struct smtp_client *c = ptr;
+
+	(void)dt; (void)dn; (void)ut; (void)un;
+	return c->d.abort_noauth ? 1 : 0;
+}
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *ptr)
+{
+	struct smtp_client *c = ptr;
+	ssize_t n;
+
+	if (c->d.abort_noauth)
+		return CURL_READFUNC_ABORT;
+	do {
+		n = read(c->fd, buf, size * nitems);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		c->d.read_failed = true;
+		c->d.read_errno = errno;
+		return CURL_READFUNC_ABORT;
+	}
+	return (size_t)n;
+}
+
+/* ---- setting up ---- */
+
+static void build_url(struct smtp_client *c)
+{
+	const struct smarthost *h = c->host;
+	bool v6 = strchr(h->host, ':') != NULL;
+
+	snprintf(c->url, sizeof(c->url), "%s://%s%s%s:%d/%s",
+	         h->tls == TLS_SMTPS ? "smtps" : "smtp", v6 ? "[" : "",
+	         h->host, v6 ? "]" : "", h->port,
+	         c->cfg->helo ? c->cfg->helo : "");
+	snprintf(c->where, sizeof(c->where), "%s%s%s:%d", v6 ? "[" : "",
+	         h->host, v6 ? "]" : "", h->port);
+}
+
+static CURLcode set_tls(struct smtp_client *c)
+{
+	const struct config *cfg = c->cfg;
+	CURLcode rc = CURLE_OK;
+	long verify = cfg->tls_verify ? 1L : 0L;
+
+	if (c->host->tls == TLS_OFF)
+		return curl_easy_setopt(c->curl, CURLOPT_USE_SSL,
+		                        (long)CURLUSESSL_NONE);
+	rc |= curl_easy_setopt(c->curl, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+	rc |= curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, verify);
+	rc |= curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, verify * 2);
+	if (cfg->ca_file != NULL) {
+		/* only this file: loading the system directory as well costs
+		 * hundreds of certificates per process */
+		rc |= curl_easy_setopt(c->curl, CURLOPT_CAINFO, cfg->ca_file);
+		rc |= curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
+	}
+	return rc;
+}
+
+static CURLcode set_auth(struct smtp_client *c)
+{
+	const struct config *cfg = c->cfg;
+	CURLcode rc = CURLE_OK;
+	char opts[64];
+
+	if (cfg->user == NULL)
+		return CURLE_OK;
+	c->need_auth = true;
+	rc |= curl_easy_setopt(c->curl, CURLOPT_USERNAME, cfg->user);
+	if (c->password != NULL)
+		rc |= curl_easy_setopt(c->curl, CURLOPT_PASSWORD, c->password);
+	if (cfg->auth != NULL) {
+		snprintf(opts, sizeof(opts), "AUTH=%s", cfg->auth);
+		rc |= curl_easy_setopt(c->curl, CURLOPT_LOGIN_OPTIONS, opts);
+	}
+	rc |= curl_easy_setopt(c->curl, CURLOPT_SASL_IR, 1L);
+	return rc;
+}
+
+static CURLcode setup(struct smtp_client *c)
+{
+	CURL *h = c->curl;
+	long t = c->cfg->timeout;
+	CURLcode rc = CURLE_OK;
+
+	rc |= curl_easy_setopt(h, CURLOPT_URL, c->url);
+	rc |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	rc |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	rc |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+	rc |= curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+	rc |= curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb);
+	rc |= curl_easy_setopt(h, CURLOPT_DEBUGDATA, c);
+	rc |= curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	rc |= curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	rc |= curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+	rc |= curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
+	rc |= curl_easy_setopt(h, CURLOPT_READDATA, c);
+	rc |= curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	rc |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, t);
+	rc |= curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, t);
+	rc |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	rc |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, t);
+#if LIBCURL_VERSION_NUM >= 0x080200
+	rc |= curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLOWFAILS, 1L);
+#else
+	rc |= curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
+#endif
+	rc |= set_tls(c);
+	rc |= set_auth(c);
+	return rc;
+}
+
+struct smtp_client *smtp_open(const struct config *cfg, size_t index,
+                              const char *password, bool verbose,
+                              char *err, size_t errlen)
+{
+	struct smtp_client *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		goto nomem;
+	c->cfg = cfg;
+	c->host = &cfg->hosts[index];
+	c->verbose = verbose;
+	c->fd = -1;
+	if (password != NULL) {
+		c->password = strdup(password);
+		if (c->password == NULL)
+			goto nomem;
+	}
+	build_url(c);
+	c->curl = curl_easy_init();
+	if (c->curl == NULL)
+		goto nomem;
+	if (setup(c) != CURLE_OK) {
+		snprintf(err, errlen, "%s: libcurl refused an option "
+		         "(is it built with SMTP and TLS?)", c->where);
+		smtp_close(c);
+		return NULL;
+	}
+	return c;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	smtp_close(c);
+	return NULL;
+}
+
+/* ---- judging the outcome ---- */
+
+static enum ob_status fail(struct smtp_result *res, enum ob_status st,
+                           const char *what, const char *detail)
+{
+	snprintf(res->reason, sizeof(res->reason), "%s%s%s", what,
+	         detail && *detail ? ": " : "", detail ? detail : "");
+	return st;
+}
+
+static enum ob_status by_class(int code)
+{
+	return code / 100 == 5 ? OB_UNAVAILABLE : OB_TEMPFAIL;
+}
+
+/* All RCPTs refused: permanent only if every refusal was. */
+static enum ob_status all_refused(struct smtp_client *c,
+                                  struct smtp_result *res)
+{
+	size_t i;
+
+	for (i = 0; i < c->nrcpt; i++) {
+		if (c->rcpt[i].code / 100 != 5)
+			return fail(res, OB_TEMPFAIL, "no recipient accepted",
+			            c->d.last_text);
+	}
+	return fail(res, OB_NOUSER, "every recipient refused", c->d.last_text);
+}
+
+/* A failed transaction where the server's reply says what happened. */
+static enum ob_status by_reply(struct smtp_client *c, struct smtp_result *res)
+{
+	const struct dialogue *d = &c->d;
+
+	switch (d->last_phase) {
+	case PH_MAIL:
+		return fail(res, by_class(d->last_code), "sender refused",
+		            d->last_text);
+	case PH_RCPT:
+		return all_refused(c, res);
+	case PH_DATA:
+	case PH_BODY:
+		return fail(res, by_class(d->last_code), "message refused",
+		            d->last_text);
+	case PH_AUTH:
+		return fail(res, OB_NOPERM, "authentication refused",
+		            d->last_text);
+	default:
+		return fail(res, OB_TEMPFAIL, "server refused the session",
+		            d->last_text);
+	}
+}
+
+static enum ob_status by_curl(struct smtp_client *c, CURLcode rc,
+                              struct smtp_result *res)
+{
+	const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+
+	switch (rc) {
+	case CURLE_LOGIN_DENIED:
+		return fail(res, OB_NOPERM, "authentication refused",
+		            c->d.last_phase == PH_AUTH ? c->d.last_text : detail);
+	case CURLE_USE_SSL_FAILED:
+		return fail(res, OB_TEMPFAIL, "server does not offer STARTTLS, "
+		            "which tls starttls requires; nothing sent", NULL);
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return fail(res, OB_TEMPFAIL, "server certificate not trusted",
+		            detail);
+	case CURLE_OUT_OF_MEMORY:
+		return fail(res, OB_SOFTWARE, "out of memory", NULL);
+	case CURLE_WEIRD_SERVER_REPLY:
+		return fail(res, OB_PROTOCOL, "protocol error", detail);
+	case CURLE_OPERATION_TIMEDOUT:
+		return fail(res, OB_TEMPFAIL, "timed out", detail);
+	default:
+		return fail(res, OB_TEMPFAIL, curl_easy_strerror(rc),
+		            c->errbuf[0] ? c->errbuf : NULL);
+	}
+}
+
+static enum ob_status judge(struct smtp_client *c, CURLcode rc,
+                            struct smtp_result *res)
+{
+	const struct dialogue *d = &c->d;
+
+	if (d->abort_noauth)
+		return fail(res, OB_NOPERM, "server offers no authentication "
+		            "but a user is configured; nothing sent", NULL);
+	if (d->read_failed)
+		return fail(res, OB_IOERR, "cannot read the spooled message",
+		            strerror(d->read_errno));
+	if (rc == CURLE_OK && d->data_code / 100 == 2)
+		return OB_OK;
+	if (rc != CURLE_OK && d->last_code >= 400 && d->last_phase != PH_QUIT)
+		return by_reply(c, res);
+	if (rc == CURLE_OK)
+		return fail(res, OB_PROTOCOL, "no reply to the message", NULL);
+	return by_curl(c, rc, res);
+}
+
+static void settle_rcpts(struct smtp_client *c, struct smtp_result *res)
+{
+	size_t i;
+
+	for (i = 0; i < c->nrcpt; i++) {
+		struct smtp_rcpt *r = &c->rcpt[i];
+
+		if (r->code / 100 == 5)
+			r->state = RCPT_PERM;
+		else if (r->code / 100 == 4 || r->code == 0)
+			r->state = RCPT_TEMP;
+		else if (res->status == OB_OK)
+			r->state = RCPT_OK;
+		else
+			r->state = res->status == OB_UNAVAILABLE ? RCPT_PERM
+			                                          : RCPT_TEMP;
+		if (r->state != RCPT_OK && r->code / 100 != 4 &&
+		    r->code / 100 != 5)
+			str_copy(r->text, sizeof(r->text), res->reason);
+	}
+}
+
+/* ---- sending ---- */
+
+static struct curl_slist *rcpt_list(char *const *rcpts, size_t n)
+{
+	struct curl_slist *l = NULL, *t;
+	char buf[1100];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(buf, sizeof(buf), "<%s>", rcpts[i]);
+		t = curl_slist_append(l, buf);
+		if (t == NULL) {
+			curl_slist_free_all(l);
+			return NULL;
+		}
+		l = t;
+	}
+	return l;
+}
+
+enum ob_status smtp_send(struct smtp_client *c, const char *sender,
+                         char *const *rcpts, size_t nrcpt, int fd,
+                         off_t size, struct smtp_result *res)
+{
+	struct curl_slist *list;
+	char from[1100];
+	CURLcode rc;
+
+	memset(res, 0, sizeof(*res));
+	str_copy(res->where, sizeof(res->where), c->where);
+	res->rcpt = calloc(nrcpt ? nrcpt : 1, sizeof(*res->rcpt));
+	list = rcpt_list(rcpts, nrcpt);
+	if (res->rcpt == NULL || list == NULL || nrcpt == 0 ||
+	    lseek(fd, 0, SEEK_SET) != 0) {
+		curl_slist_free_all(list);
+		res->status = fail(res, nrcpt ? OB_SOFTWARE : OB_DATAERR,
+		                   nrcpt ? "cannot prepare the transfer"
+		                         : "no recipients", NULL);
+		return res->status;
+	}
+	res->nrcpt = nrcpt;
+	memset(&c->d, 0, sizeof(c->d));
+	c->errbuf[0] = '\0';
+	c->fd = fd;
+	c->rcpt = res->rcpt;
+	c->nrcpt = nrcpt;
+	snprintf(from, sizeof(from), "<%s>", sender);
+	curl_easy_setopt(c->curl, CURLOPT_MAIL_FROM, from);
+	curl_easy_setopt(c->curl, CURLOPT_MAIL_RCPT, list);
+	curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+	rc = curl_easy_perform(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_MAIL_RCPT, NULL);
+	curl_slist_free_all(list);
+	res->status = judge(c, rc, res);
+	if (res->status == OB_OK)
+		str_copy(res->reply, sizeof(res->reply), c->d.data_text);
+	settle_rcpts(c, res);
+	c->rcpt = NULL;
+	c->nrcpt = 0;
+	c->fd = -1;
+	return res->status;
+}
+
+void smtp_close(struct smtp_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->curl != NULL)
+		curl_easy_cleanup(c->curl);
+	if (c->password != NULL) {
+		secure_zero(c->password, strlen(c->password));
+		free(c->password);
+	}
+	free(c);
+}
+
+void smtp_result_free(struct smtp_result *res)
+{
+	if (res == NULL)
+		return;
+	free(res->rcpt);
+	res->rcpt = NULL;
+	res->nrcpt = 0;
+}

@@ -1,0 +1,73 @@
+/*
+ * smtp.h - the libcurl transport: one smarthost, one or more messages.
+ *
+ * A client is one libcurl easy handle for one smarthost; messages sent
+ * through the same client reuse its connection (no new TLS handshake).
+ * The server's replies are read from libcurl's debug stream, so each
+ * recipient gets the server's own reply code and text.
+ */
+#ifndef OUTBOX_SMTP_H
+#define OUTBOX_SMTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "status.h"
+
+enum rcpt_state {
+	RCPT_OK = 0,   /* accepted, and the message was accepted after DATA */
+	RCPT_TEMP,     /* not delivered; trying again later may work */
+	RCPT_PERM      /* refused for good (5xx) */
+};
+
+struct smtp_rcpt {
+	enum rcpt_state state;
+	int code;            /* the server's reply to RCPT, 0 if not reached */
+	char text[256];      /* that reply, or the transaction's failure */
+};
+
+struct smtp_result {
+	/* OB_OK: the server accepted the message (250 after DATA) for every
+	 * recipient in state RCPT_OK, of which there is at least one.
+	 * Otherwise nothing was delivered and this says why: OB_TEMPFAIL,
+	 * OB_UNAVAILABLE (5xx to MAIL or DATA), OB_NOUSER (every recipient
+	 * refused), OB_NOPERM (authentication), OB_PROTOCOL, OB_IOERR,
+	 * OB_SOFTWARE. */
+	enum ob_status status;
+	char where[300];     /* "host:port" of the smarthost */
+	char reason[600];    /* one line; includes the server's reply */
+	char reply[300];     /* the final reply to DATA when accepted */
+	struct smtp_rcpt *rcpt; /* one per recipient, in the order given */
+	size_t nrcpt;
+};
+
+/* Initialise libcurl once per process, before the first smtp_open.
+ * Returns 0 or -1. */
+int smtp_global_init(void);
+
+/*
+ * A client for cfg->hosts[index]. password (may be NULL) is copied and
+ * wiped on smtp_close. verbose: print the dialogue on stderr, with the
+ * AUTH exchange redacted. Returns NULL when out of memory (err says so).
+ */
+struct smtp_client *smtp_open(const struct config *cfg, size_t index,
+                              const char *password, bool verbose,
+                              char *err, size_t errlen);
+
+/*
+ * Send the message read from fd (size bytes from offset 0, CRLF lines,
+ * not dot-stuffed) from sender ("" = null sender) to rcpts[0..nrcpt).
+ * Fills res (free with smtp_result_free) and returns res->status.
+ */
+enum ob_status smtp_send(struct smtp_client *c, const char *sender,
+                         char *const *rcpts, size_t nrcpt, int fd,
+                         off_t size, struct smtp_result *res);
+
+/* Close the connection (QUIT) and free the client. NULL is fine. */
+void smtp_close(struct smtp_client *c);
+
+void smtp_result_free(struct smtp_result *res);
+
+#endif

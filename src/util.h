@@ -1,0 +1,40 @@
+/*
+ * util.h - small helpers used by several modules.
+ */
+#ifndef OUTBOX_UTIL_H
+#define OUTBOX_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Copy src into dst (size dstsize), always NUL-terminating; truncates.
+ * Returns true when the whole string fitted. */
+bool str_copy(char *dst, size_t dstsize, const char *src);
+
+/* malloc'd copy of s[0..len) with a NUL appended; NULL when out of memory. */
+char *str_ndup(const char *s, size_t len);
+
+/* Case-insensitive ASCII comparison of the first n bytes / whole strings. */
+bool str_ieq(const char *a, const char *b);
+bool str_nieq(const char *a, const char *b, size_t n);
+
+/* write(2) the whole buffer, retrying on EINTR and short writes.
+ * Returns 0, or -1 with errno set. */
+int write_all(int fd, const void *buf, size_t len);
+
+/* Parse a duration: "30", "30s", "15m", "1h", "5d" (whole numbers).
+ * Stores seconds in *secs and returns 0; -1 when malformed or > max. */
+int parse_duration(const char *s, long max, long *secs);
+
+/* Parse a decimal integer in [min, max]. Returns 0, or -1 when malformed. */
+int parse_long(const char *s, long min, long max, long *out);
+
+/* Overwrite len bytes of p with zeros in a way the compiler keeps. */
+void secure_zero(void *p, size_t len);
+
+/* Create an anonymous (already unlinked) read/write file in dir (or in
+ * $TMPDIR, or /tmp, when dir is NULL). Returns the fd, or -1 with errno. */
+int tmpfile_anon(const char *dir);
+
+#endif
