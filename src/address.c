@@ -453,14 +453,13 @@ static int emit(struct parser *p, const struct words *lp,
                 const struct sbuf *dom, size_t at)
 {
 	struct sbuf o;
-	size_t i;
 
 	sb_reset(&o);
 	if (is_dot_atom(lp->text.b, lp->text.len)) {
 		sb_put(&o, lp->text.b, lp->text.len);
 	} else {
 		sb_putc(&o, '"');
-		for (i = 0; i < lp->text.len; i++) {
+		for (size_t i = 0; i < lp->text.len; i++) {
 			if (lp->text.b[i] == '"' || lp->text.b[i] == '\\')
 				sb_putc(&o, '\\');
 			sb_putc(&o, lp->text.b[i]);

@@ -184,6 +184,24 @@ static int key_timeout(struct parse_ctx *p, const char *key, const char *val)
 	return 0;
 }
 
+static int key_duration(struct parse_ctx *p, const char *key,
+                        const char *val)
+{
+	long secs, *slot;
+
+	if (strcmp(key, "queue-lifetime") == 0)
+		slot = &p->cfg->queue_lifetime;
+	else if (strcmp(key, "retry-min") == 0)
+		slot = &p->cfg->retry_min;
+	else
+		slot = &p->cfg->retry_max;
+	if (parse_duration(val, 365L * 86400, &secs) != 0 || secs < 1)
+		return bad(p, key, "must be a duration such as 30s, 15m, 1h "
+		           "or 5d");
+	*slot = secs;
+	return 0;
+}
+
 static int key_queue(struct parse_ctx *p, const char *key, const char *val)
 {
 	free(p->cfg->queue);
@@ -283,6 +301,9 @@ static const struct {
 	{ "from", key_string },
 	{ "domain", key_string },
 	{ "queue", key_queue },
+	{ "queue-lifetime", key_duration },
+	{ "retry-min", key_duration },
+	{ "retry-max", key_duration },
 	{ "timeout", key_timeout },
 	{ "log", key_log },
 };
@@ -427,6 +448,11 @@ static int finish(struct parse_ctx *p)
 			h->port = h->tls == TLS_SMTPS ? 465 :
 			          h->tls == TLS_OFF ? 25 : 587;
 	}
+	if (cfg->retry_min > cfg->retry_max) {
+		snprintf(p->err, p->errlen, "%s: retry-min is longer than "
+		         "retry-max", p->file);
+		return -1;
+	}
 	if (cfg->password != NULL && cfg->password_file != NULL) {
 		snprintf(p->err, p->errlen, "%s: password and password-file "
 		         "are both set", p->file);
@@ -441,6 +467,9 @@ static int set_defaults(struct config *cfg, const char *path)
 	cfg->tls = TLS_STARTTLS;
 	cfg->tls_verify = true;
 	cfg->timeout = DEFAULT_TIMEOUT;
+	cfg->queue_lifetime = 5 * 86400;
+	cfg->retry_min = 60;
+	cfg->retry_max = 3600;
 	cfg->path = strdup(path);
 	cfg->queue = strdup(DEFAULT_QUEUE);
 	cfg->log = strdup("syslog");

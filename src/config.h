@@ -50,6 +50,8 @@ struct config {
 	char *queue;                /* directory; NULL when "queue off" */
 	char *log;                  /* "syslog", "stderr" or a file path */
 	long timeout;               /* seconds */
+	long queue_lifetime;        /* seconds before a queued message bounces */
+	long retry_min, retry_max;  /* backoff between queue attempts */
 };
 
 /*

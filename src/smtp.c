@@ -459,8 +459,7 @@ static enum ob_status by_curl(struct smtp_client *c, CURLcode rc,
 	case CURLE_OPERATION_TIMEDOUT:
 		return fail(res, OB_TEMPFAIL, "timed out", detail);
 	default:
-		return fail(res, OB_TEMPFAIL, curl_easy_strerror(rc),
-		            c->errbuf[0] ? c->errbuf : NULL);
+		return fail(res, OB_TEMPFAIL, detail, NULL);
 	}
 }
 

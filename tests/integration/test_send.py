@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import header_values, parse_headers, split_message
+from conftest import header_values, ipv6_available, split_message
 
 EX_OK = 0
 EX_USAGE = 64
@@ -150,6 +150,13 @@ def test_implicit_tls_smtps(outbox, smarthost, tmp_path):
     assert "STARTTLS" not in sh.verbs()
     assert sh.commands[0].tls, "the very first command must already be under TLS"
     assert body_of(m.data) == b"body\r\n"
+
+
+@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
+def test_ipv6_smarthost(outbox, smarthost, tmp_path):
+    sh = smarthost(host="::1")   # cert has IP:::1; config says [::1]:PORT
+    m = deliver(outbox, tmp_path, sh, ["you@example.com"])
+    assert m.tls and m.auth_user == "user"
 
 
 def test_default_sender_from_config(outbox, smarthost, tmp_path):
@@ -449,6 +456,7 @@ def test_100mb_message_streamed_in_bounded_memory(outbox, smarthost, tmp_path):
     body = memoryview(data)[sep:]
     assert len(body) == want_size
     assert hashlib.sha256(body).hexdigest() == want_sha
+    print(f"outbox peak RSS: {maxrss_kib} KiB")
     assert maxrss_kib < MAX_RSS_KIB, f"peak RSS {maxrss_kib} KiB"
 
 

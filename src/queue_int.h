@@ -1,0 +1,31 @@
+/*
+ * queue_int.h - the queue's storage primitives, shared by queue.c (the
+ * spool, commit and listing) and queue_run.c (queue runs). Not for other
+ * modules: they use queue.h.
+ */
+#ifndef OUTBOX_QUEUE_INT_H
+#define OUTBOX_QUEUE_INT_H
+
+#include "queue.h"
+
+struct queue {
+	char *dir;
+	int dfd;                /* the queue directory */
+	int tmpfd, msgfd, failfd;
+};
+
+/* "ID.ext" into buf. */
+void queue_name(char *buf, size_t n, const char *id, const char *ext);
+/* IDs of the ID.ext files in dirfd, sorted oldest first. 0 or -1. */
+int queue_list_ids(int dirfd, const char *ext, struct addr_list *ids);
+/* Load msg/ID.env; -1 with errno ENOENT (gone) or EINVAL (damaged). */
+int queue_load_env(struct queue *q, const char *id, struct queue_entry *e);
+void queue_entry_free(struct queue_entry *e);
+/* Write e to tmp/ID.env and fsync it. 0, or -1 with errno. */
+int queue_write_env(struct queue *q, const struct queue_entry *e);
+/* Remove tmp/ and orphaned msg/ files no live process holds. */
+void queue_clean_abandoned(struct queue *q);
+void queue_move_failed(struct queue *q, const char *id);
+void queue_remove_msg(struct queue *q, const char *id);
+
+#endif
