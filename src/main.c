@@ -302,7 +302,7 @@ static enum ob_status deliver_now(struct job *j)
 		snprintf(why, sizeof(why), "%s%s%s", rep.where,
 		         rep.where[0] ? ": " : "", rep.reason);
 		if (commit(j, &temp, 1, why) != OB_OK)
-			st = OB_TEMPFAIL;
+			st = rep.status;    /* not queued: say what failed */
 		else    /* durably queued; refused recipients still count */
 			st = refused ? OB_NOUSER : OB_OK;
 	}

@@ -144,6 +144,12 @@ static void reply_done(struct smtp_client *c)
 {
 	struct dialogue *d = &c->d;
 
+	if (d->phase == PH_QUIT) {
+		/* the goodbye says nothing about the message */
+		d->code = 0;
+		d->text[0] = '\0';
+		return;
+	}
 	d->last_code = d->code;
 	d->last_phase = d->phase;
 	str_copy(d->last_text, sizeof(d->last_text), d->text);
@@ -476,7 +482,7 @@ static enum ob_status judge(struct smtp_client *c, CURLcode rc,
 		            strerror(d->read_errno));
 	if (rc == CURLE_OK && d->data_code / 100 == 2)
 		return OB_OK;
-	if (rc != CURLE_OK && d->last_code >= 400 && d->last_phase != PH_QUIT)
+	if (rc != CURLE_OK && d->last_code >= 400)
 		return by_reply(c, res);
 	if (rc == CURLE_OK)
 		return fail(res, OB_PROTOCOL, "no reply to the message", NULL);
@@ -492,9 +498,9 @@ static void settle_rcpts(struct smtp_client *c, struct smtp_result *res)
 
 		if (r->code / 100 == 5)
 			r->state = RCPT_PERM;
-		else if (r->code / 100 == 4 || r->code == 0)
+		else if (r->code / 100 == 4)
 			r->state = RCPT_TEMP;
-		else if (res->status == OB_OK)
+		else if (res->status == OB_OK && r->code / 100 == 2)
 			r->state = RCPT_OK;
 		else
 			r->state = res->status == OB_UNAVAILABLE ? RCPT_PERM
