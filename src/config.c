@@ -349,7 +349,7 @@ static int split_line(char *line, char **key, char **val, const char **why)
 		return 1;
 	}
 	for (v = s; *v != '\0'; v++) {
-		if (*v == '#' && (v[-1] == ' ' || v[-1] == '\t')) {
+		if (*v == '#' && (v == s || v[-1] == ' ' || v[-1] == '\t')) {
 			*v = '\0';
 			break;
 		}

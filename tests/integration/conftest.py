@@ -381,7 +381,8 @@ class Smarthost:
                  drop_after_data=False, host="127.0.0.1",
                  data_size_limit: Optional[int] = DEFAULT_DATA_SIZE_LIMIT,
                  line_length_limit: Optional[int] = None,
-                 ehlo_extra: Iterable[str] = (), idle_timeout=30.0):
+                 ehlo_extra: Iterable[str] = (), idle_timeout=30.0,
+                 port: int = 0):
         if mode not in ("starttls", "smtps", "plain"):
             raise ValueError(f"unknown smarthost mode {mode!r}")
         mechanisms = tuple(m.upper() for m in mechanisms)
@@ -433,6 +434,7 @@ class Smarthost:
         self._server = None
         self._thread: Optional[threading.Thread] = None
         self._error: Optional[BaseException] = None
+        self._bind_port = int(port)  # 0: any free port
         self.port = 0
 
     # -- derived ------------------------------------------------------------
@@ -526,8 +528,8 @@ class Smarthost:
         try:
             ssl_ctx = self._server_context() if self.mode == "smtps" else None
             self._server = loop.run_until_complete(loop.create_server(
-                self._factory, host=self.host, port=0, family=_family(self.host),
-                ssl=ssl_ctx, reuse_address=True))
+                self._factory, host=self.host, port=self._bind_port,
+                family=_family(self.host), ssl=ssl_ctx, reuse_address=True))
             self.port = self._server.sockets[0].getsockname()[1]
         except BaseException as e:  # reported by start()
             self._error = e
@@ -549,7 +551,8 @@ class Smarthost:
             loop.close()
 
     def start(self) -> "Smarthost":
-        """Bind a free port (port 0: no race, no self-connect) and serve."""
+        """Bind a free port (port 0: no race, no self-connect), or the
+        port= given to the constructor, and serve."""
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(ready,),
@@ -602,6 +605,9 @@ def smarthost(tls_certs):
       data_size_limit  bytes (advertised as SIZE), None = unlimited
       line_length_limit  override aiosmtpd's 1001-octet line limit
       ehlo_extra       extra EHLO keywords to advertise
+      port             listen on this port instead of a free one (e.g. the
+                       port of a ClosedPort after its .close(), to bring a
+                       smarthost "back up" where outbox was refused)
     """
     servers: List[Smarthost] = []
 

@@ -1,0 +1,317 @@
+/*
+ * submit.c - one message from a client to the smarthost or the queue
+ * (see submit.h).
+ */
+#define _GNU_SOURCE
+#include "submit.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "envelope.h"
+#include "log.h"
+#include "message.h"
+#include "util.h"
+
+struct job {
+	const struct config *cfg;
+	struct submission *s;
+	struct queue *q;            /* NULL: the queue is off or unusable */
+	char qerr[512];             /* why q is NULL */
+	int spool;
+	char *sender;
+	struct message msg;
+	struct addr_list rcpts;
+};
+
+/* Set the one-line outcome, and print it when the caller wants errors. */
+static void say(struct job *j, bool print, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void say(struct job *j, bool print, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->s->reply, sizeof(j->s->reply), fmt, ap);
+	va_end(ap);
+	if (print && j->s->errors != NULL)
+		fprintf(j->s->errors, "outbox: %s\n", j->s->reply);
+}
+
+/* Log each recipient's outcome; print the refusals. */
+static void report(struct job *j, const struct deliver_report *rep)
+{
+	size_t i;
+	bool printed = false;
+
+	for (i = 0; i < rep->nrcpt; i++) {
+		const struct deliver_rcpt *r = &rep->rcpt[i];
+		const char *status = r->state == RCPT_OK ? "sent" :
+		                     r->state == RCPT_PERM ? "bounced" : "deferred";
+
+		log_event(r->state == RCPT_OK ? LOG_INFO : LOG_WARNING,
+		          "%s: from=<%s>, to=<%s>, relay=%s, status=%s (%s)",
+		          j->s->id, j->sender, r->addr,
+		          r->where[0] ? r->where : "none", status, r->text);
+		if (r->state == RCPT_PERM && r->text[0] != '\0' &&
+		    strcmp(r->text, rep->reason) != 0) {
+			say(j, true, "%s: recipient <%s> refused: %s", r->where,
+			    r->addr, r->text);
+			printed = true;
+		}
+	}
+	if (rep->status == OB_UNAVAILABLE ||
+	    (rep->status == OB_NOUSER && !printed))
+		say(j, true, "%s%s%s", rep->where, rep->where[0] ? ": " : "",
+		    rep->reason);
+	else if (rep->status == OB_OK)
+		say(j, false, "delivered via %s: %s", rep->where,
+		    rep->nrcpt ? rep->rcpt[0].text : "");
+}
+
+/* Commit the message for rcpts; on failure say why (one line). */
+static enum ob_status commit(struct job *j, const struct addr_list *rcpts,
+                             long attempts, const char *why)
+{
+	char err[600];
+
+	if (j->q == NULL) {
+		say(j, true, "%s; %s", why ? why : "cannot queue", j->qerr);
+		return OB_TEMPFAIL;
+	}
+	if (queue_commit(j->q, j->s->id, j->spool, j->sender, rcpts, attempts,
+	                 attempts ? j->cfg->retry_min : 0, why, err,
+	                 sizeof(err)) != 0) {
+		say(j, true, "%s%s%s", why ? why : "", why ? "; " : "", err);
+		return OB_TEMPFAIL;
+	}
+	j->s->queued = true;
+	log_event(LOG_INFO, "%s: queued (%s)", j->s->id,
+	          why ? why : "on request");
+	if (j->s->verbose)
+		fprintf(stderr, "outbox: queued as %s\n", j->s->id);
+	return OB_OK;
+}
+
+static enum ob_status deliver_now(struct job *j)
+{
+	struct deliver_report rep;
+	struct deliver_ctx *ctx = deliver_new(j->cfg, j->s->verbose);
+	struct addr_list temp = { 0 };
+	enum ob_status st;
+	char why[1000];
+	bool refused = false;
+	size_t i;
+
+	if (ctx == NULL) {
+		say(j, true, "out of memory");
+		return OB_SOFTWARE;
+	}
+	st = deliver_send(ctx, j->sender, &j->rcpts, j->spool, j->msg.size,
+	                  &rep);
+	deliver_free(ctx);
+	report(j, &rep);
+	for (i = 0; i < rep.nrcpt; i++) {
+		if (rep.rcpt[i].state == RCPT_TEMP)
+			addr_list_add(&temp, rep.rcpt[i].addr);
+		refused = refused || rep.rcpt[i].state == RCPT_PERM;
+	}
+	if (temp.count > 0) {
+		snprintf(why, sizeof(why), "%s%s%s", rep.where,
+		         rep.where[0] ? ": " : "", rep.reason);
+		if (commit(j, &temp, 1, why) != OB_OK)
+			st = rep.status;    /* not queued: say what failed */
+		else if (refused)
+			st = OB_NOUSER;     /* the rest is durably queued */
+		else {
+			st = OB_OK;
+			say(j, false, "queued as %s: %s", j->s->id, why);
+		}
+	}
+	addr_list_free(&temp);
+	deliver_report_free(&rep);
+	return st;
+}
+
+/* Open the queue and a spool file in it, or fall back to $TMPDIR. */
+static enum ob_status open_spool(struct job *j)
+{
+	if (j->cfg->queue == NULL)
+		str_copy(j->qerr, sizeof(j->qerr), "the queue is off");
+	else if (queue_open(j->cfg->queue, true, &j->q, j->qerr,
+	                    sizeof(j->qerr)) == 0) {
+		j->spool = queue_spool(j->q, j->s->id, j->qerr, sizeof(j->qerr));
+		if (j->spool >= 0)
+			return OB_OK;
+		queue_close(j->q);
+		j->q = NULL;
+	}
+	str_copy(j->s->id, sizeof(j->s->id), "NOQUEUE");
+	j->spool = tmpfile_anon(NULL);
+	if (j->spool < 0) {
+		say(j, true, "cannot create a spool file in $TMPDIR or /tmp");
+		return OB_CANTCREAT;
+	}
+	return OB_OK;
+}
+
+static enum ob_status take_message(struct job *j, int in_fd)
+{
+	struct message_opts mo = { 0 };
+	char err[1024];
+	enum ob_status st;
+
+	mo.ignore_dots = j->s->ignore_dots;
+	mo.extract_rcpts = j->s->extract_rcpts;
+	mo.sender = j->sender;
+	mo.fullname = j->s->fullname;
+	mo.domain = envelope_domain(j->cfg);
+	st = message_read(in_fd, j->spool, &mo, &j->msg, err, sizeof(err));
+	if (st == OB_OK &&
+	    envelope_recipients(j->cfg, j->s->rcpt_args, j->s->nrcpt_args,
+	                        &j->msg.rcpts, &j->rcpts, err, sizeof(err)) != 0)
+		st = OB_DATAERR;
+	if (st == OB_OK && j->rcpts.count == 0) {
+		st = OB_DATAERR;
+		str_copy(err, sizeof(err), "no recipients: give addresses as "
+		         "arguments, or use -t with To/Cc/Bcc fields");
+	}
+	if (st != OB_OK)
+		say(j, true, "%s", err);
+	else
+		log_event(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu",
+		          j->s->id, j->sender, (long long)j->msg.size,
+		          j->rcpts.count);
+	return st;
+}
+
+static enum ob_status run(struct job *j, int in_fd)
+{
+	char err[1024];
+	enum ob_status st;
+
+	if (envelope_sender(j->cfg, j->s->sender_arg, &j->sender, err,
+	                    sizeof(err)) != 0) {
+		say(j, true, "%s", err);
+		return OB_USAGE;
+	}
+	st = open_spool(j);
+	if (st == OB_OK)
+		st = take_message(j, in_fd);
+	if (st != OB_OK)
+		return st;
+	if (j->s->delivery != DELIVER_NOW) {
+		st = commit(j, &j->rcpts, 0, NULL);
+		if (st == OB_OK) {
+			say(j, false, "queued as %s", j->s->id);
+			if (j->s->delivery == DELIVER_BACKGROUND) {
+				close(j->spool);
+				j->spool = -1;
+				submit_run_queue_detached(j->cfg, j->s->id);
+			}
+		}
+		return st;
+	}
+	st = deliver_now(j);
+	if (st == OB_OK && j->q != NULL && !j->s->queued && queue_has_due(j->q))
+		submit_run_queue_detached(j->cfg, NULL); /* opportunistic flush */
+	return st;
+}
+
+enum ob_status submit(const struct config *cfg, int in_fd,
+                      struct submission *s)
+{
+	struct job j;
+	enum ob_status st;
+
+	memset(&j, 0, sizeof(j));
+	j.cfg = cfg;
+	j.s = s;
+	j.spool = -1;
+	s->queued = false;
+	s->reply[0] = '\0';
+	str_copy(s->id, sizeof(s->id), "NOQUEUE");
+	st = run(&j, in_fd);
+	if (j.spool >= 0) {
+		/* a committed message was renamed away: this only removes an
+		 * uncommitted spool file */
+		if (j.q != NULL)
+			queue_discard(j.q, s->id);
+		close(j.spool);
+	}
+	queue_close(j.q);
+	message_free(&j.msg);
+	addr_list_free(&j.rcpts);
+	free(j.sender);
+	return st;
+}
+
+/* ---- queue runs ---- */
+
+enum ob_status submit_run_queue(const struct config *cfg, struct queue *q,
+                                bool force, const char *only_id,
+                                bool verbose, const volatile int *stop)
+{
+	struct deliver_ctx *ctx = deliver_new(cfg, verbose);
+	struct queue_run_opts o = { 0 };
+	struct queue_run_stats st;
+	char err[512];
+	int rc;
+
+	if (ctx == NULL) {
+		fprintf(stderr, "outbox: out of memory\n");
+		return OB_SOFTWARE;
+	}
+	o.force = force;
+	o.only_id = only_id;
+	o.retry_min = cfg->retry_min;
+	o.retry_max = cfg->retry_max;
+	o.lifetime = cfg->queue_lifetime;
+	o.stop = stop;
+	rc = queue_run(q, cfg, ctx, &o, &st, err, sizeof(err));
+	deliver_free(ctx);
+	if (rc != 0) {
+		fprintf(stderr, "outbox: %s\n", err);
+		return OB_IOERR;
+	}
+	if (verbose)
+		fprintf(stderr, "outbox: queue run: %zu tried, %zu sent, "
+		        "%zu deferred, %zu bounced, %zu locked by another run\n",
+		        st.tried, st.sent, st.deferred, st.bounced, st.locked);
+	return OB_OK;
+}
+
+void submit_run_queue_detached(const struct config *cfg, const char *only_id)
+{
+	struct queue *q = NULL;
+	char err[512];
+	pid_t pid = fork();
+	int fd;
+
+	if (pid != 0) {
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+		return;
+	}
+	/* the child: detach, then the grandchild does the work */
+	if (setsid() < 0 || fork() != 0)
+		_exit(0);
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	closefrom(3);
+	log_open(cfg->log);
+	if (queue_open(cfg->queue, false, &q, err, sizeof(err)) == 0)
+		submit_run_queue(cfg, q, false, only_id, false, NULL);
+	queue_close(q);
+	_exit(0);
+}

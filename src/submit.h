@@ -1,0 +1,62 @@
+/*
+ * submit.h - taking one message from a client and seeing it through:
+ * spool it (in the queue when there is one), build the envelope, deliver
+ * it now or queue it, and say what happened. Used by the command line
+ * (sendmail mode) and by -bs (each DATA). Also runs the queue, in the
+ * foreground or in a detached background process.
+ */
+#ifndef OUTBOX_SUBMIT_H
+#define OUTBOX_SUBMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "config.h"
+#include "queue.h"
+#include "status.h"
+
+struct submission {
+	/* in */
+	const char *sender_arg;     /* -f / MAIL FROM as given, or NULL */
+	char **rcpt_args;           /* recipients as given (address lists) */
+	size_t nrcpt_args;
+	bool extract_rcpts;         /* -t */
+	bool ignore_dots;           /* -i */
+	const char *fullname;       /* -F */
+	enum cli_delivery delivery;
+	bool verbose;               /* -v: the SMTP dialogue on stderr */
+	FILE *errors;               /* where refusals are printed, or NULL */
+	/* out */
+	char id[QUEUE_ID_LEN + 1];  /* queue ID, or "NOQUEUE" */
+	bool queued;                /* the message (or part) is in the queue */
+	char reply[700];            /* one line: the outcome or the error */
+};
+
+/*
+ * Read a message from in_fd and hand it on as s describes. Returns
+ * OB_OK when the smarthost accepted it for every recipient or it is
+ * durably queued; OB_NOUSER when some recipient was refused (the others
+ * were delivered or queued); otherwise the failure (nothing delivered,
+ * nothing queued). s->reply always says what happened in one line;
+ * with s->errors set, each failure is also printed there.
+ */
+enum ob_status submit(const struct config *cfg, int in_fd,
+                      struct submission *s);
+
+/*
+ * Run the queue once in the foreground (force: ignore the schedule;
+ * only_id: just that message). stop (may be NULL) ends the run between
+ * messages. Returns OB_OK, or a failure with a line printed to stderr.
+ */
+enum ob_status submit_run_queue(const struct config *cfg, struct queue *q,
+                                bool force, const char *only_id,
+                                bool verbose, const volatile int *stop);
+
+/* Start a detached background queue run (all due, or only_id) and return
+ * at once: the caller's output pipes are not held open. */
+void submit_run_queue_detached(const struct config *cfg,
+                               const char *only_id);
+
+#endif
