@@ -17,6 +17,7 @@
 #include "config.h"
 #include "envelope.h"
 #include "log.h"
+#include "smtpd.h"
 #include "submit.h"
 #include "util.h"
 
@@ -170,8 +171,6 @@ int main(int argc, char **argv)
 		return usage();
 	case MODE_NEWALIASES:
 		return EX_OK;       /* no alias database to rebuild */
-	case MODE_SMTP:
-		return complain(OB_USAGE, "-bs is not supported yet");
 	default:
 		break;
 	}
@@ -183,6 +182,8 @@ int main(int argc, char **argv)
 	log_open(cfg.log);
 	if (opt.mode == MODE_VERIFY)
 		rc = verify(&cfg, &opt);
+	else if (opt.mode == MODE_SMTP)
+		rc = smtpd_run(&cfg, STDIN_FILENO, STDOUT_FILENO, opt.verbose);
 	else if (opt.mode == MODE_LIST || opt.mode == MODE_QUEUE_RUN ||
 	         opt.remove_id != NULL)
 		rc = queue_mode(&cfg, &opt);

@@ -121,14 +121,18 @@ static enum ob_status deliver_now(struct job *j)
 		if (rep.rcpt[i].state == RCPT_TEMP)
 			addr_list_add(&temp, rep.rcpt[i].addr);
 		refused = refused || rep.rcpt[i].state == RCPT_PERM;
+		j->s->nok += rep.rcpt[i].state == RCPT_OK;
+		j->s->nrefused += rep.rcpt[i].state == RCPT_PERM;
 	}
 	if (temp.count > 0) {
 		snprintf(why, sizeof(why), "%s%s%s", rep.where,
 		         rep.where[0] ? ": " : "", rep.reason);
 		if (commit(j, &temp, 1, why) != OB_OK)
 			st = rep.status;    /* not queued: say what failed */
-		else if (refused)
+		else if (refused) {
 			st = OB_NOUSER;     /* the rest is durably queued */
+			j->s->nok += temp.count;
+		}
 		else {
 			st = OB_OK;
 			say(j, false, "queued as %s: %s", j->s->id, why);
@@ -235,6 +239,7 @@ enum ob_status submit(const struct config *cfg, int in_fd,
 	j.s = s;
 	j.spool = -1;
 	s->queued = false;
+	s->nok = s->nrefused = 0;
 	s->reply[0] = '\0';
 	str_copy(s->id, sizeof(s->id), "NOQUEUE");
 	st = run(&j, in_fd);

@@ -31,6 +31,8 @@ struct submission {
 	/* out */
 	char id[QUEUE_ID_LEN + 1];  /* queue ID, or "NOQUEUE" */
 	bool queued;                /* the message (or part) is in the queue */
+	size_t nok;                 /* recipients delivered or queued */
+	size_t nrefused;            /* recipients refused for good */
 	char reply[700];            /* one line: the outcome or the error */
 };
 
