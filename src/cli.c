@@ -191,7 +191,7 @@ static void mode_from_progname(struct options *opt, const char *argv0)
 int cli_parse(int argc, char **argv, struct options *opt,
               char *err, size_t errlen)
 {
-	struct cursor c = { argc, argv, 1, err, errlen };
+	struct cursor c = { argc, argv, argc > 0 ? 1 : 0, err, errlen };
 
 	memset(opt, 0, sizeof(*opt));
 	err[0] = '\0';
@@ -214,6 +214,6 @@ int cli_parse(int argc, char **argv, struct options *opt,
 			return -1;
 	}
 	opt->rcpts = argv + c.i;
-	opt->nrcpts = (size_t)(argc - c.i);
+	opt->nrcpts = c.i < argc ? (size_t)(argc - c.i) : 0;
 	return 0;
 }

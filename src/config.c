@@ -75,6 +75,7 @@ static char **string_slot(struct config *cfg, const char *key)
 	if (strcmp(key, "from") == 0) return &cfg->from;
 	if (strcmp(key, "domain") == 0) return &cfg->domain;
 	if (strcmp(key, "helo") == 0) return &cfg->helo;
+	if (strcmp(key, "aliases") == 0) return &cfg->aliases;
 	return NULL;
 }
 
@@ -90,8 +91,8 @@ static int key_string(struct parse_ctx *p, const char *key, const char *val)
 	    !is_word(val))
 		return bad(p, key, "value must not contain spaces or control "
 		           "characters");
-	if ((strcmp(key, "password-file") == 0 || strcmp(key, "ca-file") == 0)
-	    && val[0] != '/')
+	if ((strcmp(key, "password-file") == 0 || strcmp(key, "ca-file") == 0 ||
+	     strcmp(key, "aliases") == 0) && val[0] != '/')
 		return bad(p, key, "needs an absolute path");
 	return set_string(p, slot, key, val);
 }
@@ -150,7 +151,7 @@ static int key_auth(struct parse_ctx *p, const char *key, const char *val)
 {
 	static const char *const mechs[] = {
 		"plain", "login", "cram-md5", "digest-md5", "ntlm",
-		"external", "xoauth2", "oauthbearer", NULL
+		"external", NULL
 	};
 	char up[32];
 	size_t i;
@@ -166,7 +167,7 @@ static int key_auth(struct parse_ctx *p, const char *key, const char *val)
 	}
 	if (mechs[i] == NULL)
 		return bad(p, key, "must be auto, plain, login, cram-md5, "
-		           "digest-md5, ntlm, external, xoauth2 or oauthbearer");
+		           "digest-md5, ntlm or external");
 	for (i = 0; val[i] != '\0' && i + 1 < sizeof(up); i++)
 		up[i] = (char)toupper((unsigned char)val[i]);
 	up[i] = '\0';
@@ -182,6 +183,32 @@ static int key_timeout(struct parse_ctx *p, const char *key, const char *val)
 		           "(e.g. 30s, 2m)");
 	p->cfg->timeout = secs;
 	return 0;
+}
+
+static int key_from_rewrite(struct parse_ctx *p, const char *key,
+                            const char *val)
+{
+	if (strcmp(val, "local") == 0)
+		p->cfg->from_rewrite = REWRITE_LOCAL;
+	else if (strcmp(val, "never") == 0)
+		p->cfg->from_rewrite = REWRITE_NEVER;
+	else if (strcmp(val, "always") == 0)
+		p->cfg->from_rewrite = REWRITE_ALWAYS;
+	else
+		return bad(p, key, "must be never, local or always");
+	return 0;
+}
+
+static int key_allow_from(struct parse_ctx *p, const char *key,
+                          const char *val)
+{
+	if (*val == '\0')
+		return bad(p, key, "needs any, none or a list of users");
+	free(p->cfg->allow_from);
+	p->cfg->allow_from = NULL;
+	if (strcmp(val, "any") == 0)
+		return 0;
+	return set_string(p, &p->cfg->allow_from, key, val);
 }
 
 static int key_duration(struct parse_ctx *p, const char *key,
@@ -300,6 +327,9 @@ static const struct {
 	{ "helo", key_helo },
 	{ "from", key_string },
 	{ "domain", key_string },
+	{ "aliases", key_string },
+	{ "from-rewrite", key_from_rewrite },
+	{ "allow-from", key_allow_from },
 	{ "queue", key_queue },
 	{ "queue-lifetime", key_duration },
 	{ "retry-min", key_duration },
@@ -603,5 +633,7 @@ void config_free(struct config *cfg)
 	free(cfg->domain);
 	free(cfg->queue);
 	free(cfg->log);
+	free(cfg->aliases);
+	free(cfg->allow_from);
 	memset(cfg, 0, sizeof(*cfg));
 }

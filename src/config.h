@@ -25,6 +25,12 @@ enum tls_mode {
 	TLS_OFF           /* cleartext: only when configured */
 };
 
+enum from_rewrite {
+	REWRITE_LOCAL = 0, /* only senders without a domain or at this host */
+	REWRITE_NEVER,
+	REWRITE_ALWAYS
+};
+
 struct smarthost {
 	char *host;           /* name or address, without [] */
 	int port;             /* 0 until resolved to the mode's default */
@@ -50,6 +56,10 @@ struct config {
 	char *queue;                /* directory; NULL when "queue off" */
 	char *log;                  /* "syslog", "stderr" or a file path */
 	long timeout;               /* seconds */
+	char *aliases;              /* aliases file, or NULL */
+	enum from_rewrite from_rewrite;
+	char *allow_from;           /* NULL = anyone may use -f; "none"; or
+	                               a list of login names */
 	long queue_lifetime;        /* seconds before a queued message bounces */
 	long retry_min, retry_max;  /* backoff between queue attempts */
 };

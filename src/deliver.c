@@ -91,6 +91,15 @@ static enum ob_status attempt(struct deliver_ctx *ctx, size_t host,
 	str_copy(rep->where, sizeof(rep->where), res.where);
 	if (st != OB_OK)
 		str_copy(rep->reason, sizeof(rep->reason), res.reason);
+	for (i = 0; st == OB_OK && i < res.nrcpt; i++) {
+		/* sent, but not to everyone: the reason is a recipient's */
+		if (res.rcpt[i].state == RCPT_TEMP) {
+			snprintf(rep->reason, sizeof(rep->reason),
+			         "recipient <%s> deferred: %s", todo[i],
+			         res.rcpt[i].text);
+			break;
+		}
+	}
 	if (st == OB_UNAVAILABLE)
 		*refused = true;
 	for (i = 0; i < res.nrcpt; i++) {

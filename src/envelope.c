@@ -11,14 +11,13 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "aliases.h"
 #include "util.h"
 
-const char *envelope_domain(const struct config *cfg)
+static const char *host_name(void)
 {
 	static char host[256];
 
-	if (cfg != NULL && cfg->domain != NULL)
-		return cfg->domain;
 	if (host[0] == '\0') {
 		if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
 			str_copy(host, sizeof(host), "localhost");
@@ -27,49 +26,130 @@ const char *envelope_domain(const struct config *cfg)
 	return host;
 }
 
-/* malloc'd addr, with "@domain" appended when it has no '@'. */
+const char *envelope_domain(const struct config *cfg)
+{
+	if (cfg != NULL && cfg->domain != NULL)
+		return cfg->domain;
+	return host_name();
+}
+
+bool envelope_is_local(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	if (addr[0] == '\0')
+		return false;
+	if (at == NULL)
+		return true;
+	at++;
+	return strcasecmp(at, "localhost") == 0 ||
+	       strcasecmp(at, "localhost.localdomain") == 0 ||
+	       strcasecmp(at, host_name()) == 0;
+}
+
+/* The local part of a local address (malloc'd), or NULL. */
+static char *local_part(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return str_ndup(addr, at ? (size_t)(at - addr) : strlen(addr));
+}
+
+/* malloc'd addr, with "@domain" appended (or replacing a local domain). */
 static char *qualify(const char *addr, const char *domain)
 {
+	char *local;
 	size_t n;
 	char *q;
 
-	if (addr[0] == '\0' || strchr(addr, '@') != NULL)
+	if (!envelope_is_local(addr))
 		return strdup(addr);
-	n = strlen(addr) + strlen(domain) + 2;
+	local = local_part(addr);
+	if (local == NULL)
+		return NULL;
+	n = strlen(local) + strlen(domain) + 2;
 	q = malloc(n);
 	if (q != NULL)
-		snprintf(q, n, "%s@%s", addr, domain);
+		snprintf(q, n, "%s@%s", local, domain);
+	free(local);
 	return q;
+}
+
+static const char *login_name(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	const char *name = pw != NULL ? pw->pw_name : getenv("LOGNAME");
+
+	return name != NULL && *name != '\0' ? name : "nobody";
+}
+
+/* May this caller name parsed (qualified as q) as the sender? */
+static bool sender_allowed(const struct config *cfg, const char *parsed,
+                           const char *q)
+{
+	const char *me = login_name();
+	const char *list = cfg->allow_from;
+	size_t n = strlen(me);
+
+	if (getuid() == 0 || list == NULL)
+		return true;
+	if (strcmp(parsed, me) == 0 ||
+	    (strncmp(q, me, n) == 0 && q[n] == '@' &&
+	     strcasecmp(q + n + 1, envelope_domain(cfg)) == 0))
+		return true;            /* one's own address */
+	while (*list != '\0') {
+		size_t k = strcspn(list, " \t,");
+
+		if (k == n && strncmp(list, me, n) == 0)
+			return true;
+		list += k;
+		list += strspn(list, " \t,");
+	}
+	return false;
+}
+
+static bool rewrite_wanted(const struct config *cfg, const char *addr)
+{
+	if (cfg->from == NULL || addr[0] == '\0')
+		return false;
+	if (cfg->from_rewrite == REWRITE_ALWAYS)
+		return true;
+	return cfg->from_rewrite == REWRITE_LOCAL && envelope_is_local(addr);
 }
 
 int envelope_sender(const struct config *cfg, const char *arg, char **out,
                     char *err, size_t errlen)
 {
-	const char *src = arg;
+	const char *src = arg ? arg : cfg->from ? cfg->from : login_name();
 	char *parsed = NULL;
 	char why[200];
+	int rc = 0;
 
 	*out = NULL;
-	if (src == NULL)
-		src = cfg->from;
-	if (src == NULL) {
-		struct passwd *pw = getpwuid(getuid());
-
-		src = pw != NULL ? pw->pw_name : getenv("LOGNAME");
-		if (src == NULL || *src == '\0')
-			src = "nobody";
-	}
 	if (addr_parse_one(src, &parsed, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "bad sender address: %s", why);
 		return -1;
 	}
-	*out = qualify(parsed, envelope_domain(cfg));
-	free(parsed);
+	if (rewrite_wanted(cfg, parsed) && strcmp(src, cfg->from) != 0) {
+		free(parsed);
+		if (addr_parse_one(cfg->from, &parsed, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "bad from address: %s", why);
+			return -1;
+		}
+	}
+	*out = parsed[0] ? qualify(parsed, envelope_domain(cfg)) : strdup("");
 	if (*out == NULL) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		rc = -1;
+	} else if (arg != NULL && !sender_allowed(cfg, parsed, *out)) {
+		snprintf(err, errlen, "user %s may not set the sender "
+		         "(allow-from)", login_name());
+		free(*out);
+		*out = NULL;
+		rc = -2;
 	}
-	return 0;
+	free(parsed);
+	return rc;
 }
 
 static bool listed(const struct addr_list *l, const char *a)
@@ -83,28 +163,55 @@ static bool listed(const struct addr_list *l, const char *a)
 	return false;
 }
 
-static int add_all(const struct config *cfg, const struct addr_list *src,
-                   struct addr_list *out, char *err, size_t errlen)
+static int add_one(const struct config *cfg, const char *addr,
+                   struct addr_list *out)
 {
-	size_t i;
+	char *q = qualify(addr, envelope_domain(cfg));
+	int rc = 0;
+
+	if (q == NULL || (!listed(out, q) && addr_list_add(out, q) != 0))
+		rc = -1;
+	free(q);
+	return rc;
+}
+
+/* Append src's addresses to out: aliases for local ones, then qualified. */
+static int add_all(const struct config *cfg, const struct aliases *al,
+                   const struct addr_list *src, struct addr_list *out,
+                   char *err, size_t errlen)
+{
+	size_t i, k;
 
 	for (i = 0; i < src->count; i++) {
-		char *q;
+		struct addr_list exp = { 0 };
+		char *local;
 		int rc = 0;
 
 		if (src->addrs[i][0] == '\0')
 			continue;
-		q = qualify(src->addrs[i], envelope_domain(cfg));
-		if (q == NULL || (!listed(out, q) && addr_list_add(out, q) != 0))
-			rc = -1;
-		free(q);
-		if (rc != 0) {
-			snprintf(err, errlen, "too many recipients or out of "
-			         "memory");
+		if (al == NULL || !envelope_is_local(src->addrs[i])) {
+			if (add_one(cfg, src->addrs[i], out) != 0)
+				goto nomem;
+			continue;
+		}
+		local = local_part(src->addrs[i]);
+		if (local == NULL ||
+		    aliases_expand(al, local, &exp, err, errlen) != 0) {
+			free(local);
+			addr_list_free(&exp);
 			return -1;
 		}
+		for (k = 0; k < exp.count && rc == 0; k++)
+			rc = add_one(cfg, exp.addrs[k], out);
+		free(local);
+		addr_list_free(&exp);
+		if (rc != 0)
+			goto nomem;
 	}
 	return 0;
+nomem:
+	snprintf(err, errlen, "too many recipients or out of memory");
+	return -1;
 }
 
 int envelope_recipients(const struct config *cfg, char **args, size_t nargs,
@@ -112,10 +219,14 @@ int envelope_recipients(const struct config *cfg, char **args, size_t nargs,
                         char *err, size_t errlen)
 {
 	struct addr_list tmp = { 0 };
-	char why[200];
+	struct aliases *al = NULL;
+	char why[300];
 	size_t i;
 	int rc = 0;
 
+	if (cfg->aliases != NULL &&
+	    aliases_load(cfg->aliases, &al, err, errlen) != 0)
+		return -1;
 	for (i = 0; i < nargs && rc == 0; i++) {
 		if (addr_parse_list(args[i], strlen(args[i]), &tmp, why,
 		                    sizeof(why)) != 0) {
@@ -124,9 +235,10 @@ int envelope_recipients(const struct config *cfg, char **args, size_t nargs,
 		}
 	}
 	if (rc == 0)
-		rc = add_all(cfg, &tmp, out, err, errlen);
+		rc = add_all(cfg, al, &tmp, out, err, errlen);
 	if (rc == 0 && hdr != NULL)
-		rc = add_all(cfg, hdr, out, err, errlen);
+		rc = add_all(cfg, al, hdr, out, err, errlen);
 	addr_list_free(&tmp);
+	aliases_free(al);
 	return rc;
 }

@@ -4,6 +4,7 @@
 #ifndef OUTBOX_ENVELOPE_H
 #define OUTBOX_ENVELOPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "address.h"
@@ -15,21 +16,28 @@
  */
 const char *envelope_domain(const struct config *cfg);
 
+/* Is addr local to this host: a bare name, or @localhost / @this host? */
+bool envelope_is_local(const char *addr);
+
 /*
- * The envelope sender: arg (from -f/-r, may be "<>" or a bare name), else
- * the "from" key, else the invoking user's login name; bare names are
+ * The envelope sender: arg (from -f/-r or MAIL FROM, may be "<>" or a
+ * bare name), else the "from" key, else the invoking user's login name;
+ * rewritten to the "from" key as from-rewrite says; bare names are
  * qualified with envelope_domain(). The null sender yields "".
- * Returns 0 with a malloc'd address in *out (caller frees), or -1 with a
- * reason in err.
+ * A non-root caller's arg is checked against allow-from.
+ * Returns 0 with a malloc'd address in *out (caller frees); -1 for a bad
+ * address, -2 when the caller may not use that sender (err says why).
  */
 int envelope_sender(const struct config *cfg, const char *arg, char **out,
                     char *err, size_t errlen);
 
 /*
  * The recipients: each argument in args (an address list, as sendmail
- * accepts "a@x, b@y" in one argument), then those in hdr (from -t), each
- * qualified and appended to out once (duplicates dropped, comparing
- * case-insensitively). Returns 0, or -1 with a reason in err.
+ * accepts "a@x, b@y" in one argument), then those in hdr (from -t).
+ * Local ones (envelope_is_local) go through the aliases file when one is
+ * configured; what remains local is qualified. Each is appended to out
+ * once (duplicates dropped, comparing case-insensitively).
+ * Returns 0, or -1 with a reason in err.
  */
 int envelope_recipients(const struct config *cfg, char **args, size_t nargs,
                         const struct addr_list *hdr, struct addr_list *out,

@@ -174,6 +174,10 @@ int main(int argc, char **argv)
 	default:
 		break;
 	}
+	if (opt.config != NULL && getuid() != 0 &&
+	    (getegid() != getgid() || geteuid() != getuid()))
+		return complain(OB_USAGE, "-C is refused when outbox runs with "
+		                "privileges for another user");
 	if (config_load(opt.config ? opt.config : CONFIG_DEFAULT_PATH, &cfg,
 	                err, sizeof(err)) != 0) {
 		config_free(&cfg);

@@ -124,10 +124,12 @@ static void wr_put(struct writer *w, const void *data, size_t len)
 	size_t i;
 
 	for (i = 0; i < len; i++) {
+		unsigned char prev = i > 0 ? p[i - 1] : w->last;
+
 		if (p[i] & 0x80)
 			w->eightbit = true;
 		if (p[i] == '\n') {
-			if (w->linelen > 0 && w->last == '\r')
+			if (w->linelen > 0 && prev == '\r')
 				w->linelen--;
 			if (w->linelen > w->longest)
 				w->longest = w->linelen;
@@ -211,6 +213,18 @@ static size_t field_name_len(const char *l, size_t len)
 	if (n == 0 || i >= len || l[i] != ':')
 		return 0;
 	return n;
+}
+
+/* Could this cut-off line still turn out to be a field ("Name" so far)? */
+static bool maybe_field(const char *l, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)l[i] <= ' ' || (unsigned char)l[i] >= 0x7f)
+			return false;
+	}
+	return true;
 }
 
 static enum hkind field_kind(const char *name, size_t n)
@@ -502,7 +516,8 @@ static int header_phase(struct state *s, int *body, bool *nl, bool *ended)
 			return OB_OK;
 		}
 		c = classify(s, s->line, len);
-		if (r == 2 && (c == L_FIELD || c == L_CONT))
+		if (r == 2 && (c == L_FIELD || c == L_CONT ||
+		               (s->h.n > 0 && maybe_field(s->line, len))))
 			return fail(s, OB_DATAERR, "%s", "header section larger "
 			            "than 1 MiB");
 		if (r == 2 || c == L_BODY) {

@@ -10,8 +10,10 @@
  * CURLOPT_MAIL_RCPT_ALLLOWFAILS a refused RCPT still ends in CURLE_OK).
  *
  * Two safety rules are enforced here, not left to the server:
- *  - with credentials configured, no MAIL is sent without AUTH (libcurl
- *    silently skips AUTH when the server does not offer it);
+ *  - with credentials configured, no message is sent without AUTH
+ *    (libcurl silently skips AUTH when the server does not offer it; the
+ *    debug stream shows MAIL FROM only once it is on the wire, so the
+ *    transfer is aborted right after it, before any RCPT or data);
  *  - tls starttls means CURLUSESSL_ALL: no STARTTLS, no mail.
  */
 #define _POSIX_C_SOURCE 200809L

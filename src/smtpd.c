@@ -265,6 +265,23 @@ static bool params_ok(const char *p, bool mail)
 	return true;
 }
 
+/* The sender rules of the command line (allow-from) apply to MAIL too. */
+static int check_sender(struct session *s, const char *addr)
+{
+	char err[300], *q = NULL;
+	char path[1100];
+	int rc;
+
+	snprintf(path, sizeof(path), "<%s>", addr);
+	rc = envelope_sender(s->cfg, path, &q, err, sizeof(err));
+	free(q);
+	if (rc == -2)
+		reply(s, "550 5.7.1 %s", err);
+	else if (rc != 0)
+		reply(s, "501 5.1.7 Bad sender address syntax");
+	return rc;
+}
+
 static void do_mail(struct session *s, const struct smtpd_cmd *c)
 {
 	char err[256];
@@ -287,6 +304,10 @@ static void do_mail(struct session *s, const struct smtpd_cmd *c)
 		return;
 	}
 	n = strlen(addr) + 3;
+	if (check_sender(s, addr) != 0) {
+		free(addr);
+		return;
+	}
 	s->sender = malloc(n);
 	if (s->sender != NULL)
 		snprintf(s->sender, n, "<%s>", addr);

@@ -200,10 +200,12 @@ static enum ob_status run(struct job *j, int in_fd)
 	char err[1024];
 	enum ob_status st;
 
-	if (envelope_sender(j->cfg, j->s->sender_arg, &j->sender, err,
-	                    sizeof(err)) != 0) {
+	int r = envelope_sender(j->cfg, j->s->sender_arg, &j->sender, err,
+	                        sizeof(err));
+
+	if (r != 0) {
 		say(j, true, "%s", err);
-		return OB_USAGE;
+		return r == -2 ? OB_NOPERM : OB_USAGE;
 	}
 	st = open_spool(j);
 	if (st == OB_OK)

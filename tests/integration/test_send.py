@@ -256,8 +256,22 @@ def test_bare_local_recipient_qualified(outbox, smarthost, tmp_path, how):
 
 def test_bare_local_sender_qualified(outbox, smarthost, tmp_path):
     sh = smarthost()
-    m = deliver(outbox, tmp_path, sh, ["-f", "cron", "you@example.com"])
+    m = deliver(outbox, tmp_path, sh, ["-f", "cron", "you@example.com"],
+                from_rewrite="never")
     assert m.mail_from == "cron@example.com"
+
+
+def test_local_sender_rewritten_to_from_key(outbox, smarthost, tmp_path):
+    """from-rewrite local (the default): a bare sender takes the from key,
+    and so does the From header outbox generates."""
+    sh = smarthost()
+    conf = outbox.write_config(tmp_path, sh, from_rewrite="local")
+    r = outbox.run(["-f", "cron", "you@example.com"], b"Subject: rw\n\nb\n",
+                   config=conf)
+    assert r.returncode == 0, r.stderr
+    m = sh.messages[-1]
+    assert m.mail_from == "sender@example.com"
+    assert b"\r\nFrom: sender@example.com\r\n" in b"\r\n" + m.data
 
 
 # ---------------------------------------------------------------------------

@@ -385,7 +385,6 @@ static const struct key_row key_rows[] = {
 	{ "auth LOGIN", "auth", "LOGIN" },
 	{ "auth LoGiN", "auth", "LOGIN" },
 	{ "auth cram-md5", "auth", "CRAM-MD5" },
-	{ "auth xoauth2", "auth", "XOAUTH2" },
 	{ "auth plain\nauth auto", "auth", NULL },
 	{ "ca-file /etc/ssl/certs/ca-certificates.crt", "ca-file",
 	  "/etc/ssl/certs/ca-certificates.crt" },
@@ -471,6 +470,22 @@ static void test_numeric_and_enum_keys(void **state)
 			         r->line, r->tls_verify, (int)cfg.tls_verify);
 		config_free(&cfg);
 	}
+}
+
+/* queue-lifetime (DESIGN.md section 4): a duration, like timeout. */
+static void test_queue_lifetime(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	load_ok("smarthost h.example\nqueue-lifetime 5d\n", &cfg);
+	assert_int_equal(cfg.queue_lifetime, 5L * 86400);
+	config_free(&cfg);
+	load_ok("smarthost h.example\nqueue-lifetime 36h\n", &cfg);
+	assert_int_equal(cfg.queue_lifetime, 36L * 3600);
+	config_free(&cfg);
+	load_err("smarthost h.example\nqueue-lifetime 0\n", 2, NULL);
+	load_err("smarthost h.example\nqueue-lifetime " SECRET "\n", 2, NULL);
 }
 
 /* ---- syntax: comments, blank lines, CRLF, whitespace -------------------- */
@@ -831,6 +846,7 @@ int main(void)
 		cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_numeric_and_enum_keys),
+		cmocka_unit_test(test_queue_lifetime),
 		cmocka_unit_test(test_comments_blank_crlf),
 		cmocka_unit_test(test_long_line_ok),
 		cmocka_unit_test(test_errors),

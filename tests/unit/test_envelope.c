@@ -66,36 +66,46 @@ struct sender_row {
 	const char *from;       /* the "from" key, or NULL */
 	const char *arg;        /* -f/-r, or NULL */
 	const char *want;       /* NULL: an error */
+	const char *rewrite;    /* from-rewrite: NULL = never, "local", "always" */
 };
 
 static const struct sender_row sender_rows[] = {
-	{ NULL, "a@b.example", "a@b.example" },
-	{ NULL, "<a@b.example>", "a@b.example" },
-	{ NULL, "Jane <a@b.example>", "a@b.example" },
-	{ NULL, " a@b.example ", "a@b.example" },
-	{ NULL, "<>", "" },
-	{ NULL, "root", "root@" DOMAIN },
-	{ NULL, "<root>", "root@" DOMAIN },
-	{ NULL, "first.last", "first.last@" DOMAIN },
-	{ NULL, "\"a b\"@x.example", "\"a b\"@x.example" },
-	{ "cron@h.example", NULL, "cron@h.example" },
-	{ "cron", NULL, "cron@" DOMAIN },
-	{ "<>", NULL, "" },
+	{ NULL, "a@b.example", "a@b.example", NULL },
+	{ NULL, "<a@b.example>", "a@b.example", NULL },
+	{ NULL, "Jane <a@b.example>", "a@b.example", NULL },
+	{ NULL, " a@b.example ", "a@b.example", NULL },
+	{ NULL, "<>", "", NULL },
+	{ NULL, "root", "root@" DOMAIN, NULL },
+	{ NULL, "<root>", "root@" DOMAIN, NULL },
+	{ NULL, "first.last", "first.last@" DOMAIN, NULL },
+	{ NULL, "\"a b\"@x.example", "\"a b\"@x.example", NULL },
+	{ "cron@h.example", NULL, "cron@h.example", NULL },
+	{ "cron", NULL, "cron@" DOMAIN, NULL },
+	{ "<>", NULL, "", NULL },
 	/* the argument wins over the from key */
-	{ "cron@h.example", "a@b.example", "a@b.example" },
-	{ "cron@h.example", "<>", "" },
-	{ "cron@h.example", "root", "root@" DOMAIN },
+	{ "cron@h.example", "a@b.example", "a@b.example", NULL },
+	{ "cron@h.example", "<>", "", NULL },
+	{ "cron@h.example", "root", "root@" DOMAIN, NULL },
+	/* from-rewrite local: bare names and this host's names take "from" */
+	{ "cron@h.example", "root", "cron@h.example", "local" },
+	{ "cron@h.example", "root@localhost", "cron@h.example", "local" },
+	{ "cron@h.example", "a@b.example", "a@b.example", "local" },
+	{ "cron@h.example", "<>", "", "local" },
+	{ NULL, "root", "root@" DOMAIN, "local" },
+	/* from-rewrite always: every sender but the null one */
+	{ "cron@h.example", "a@b.example", "cron@h.example", "always" },
+	{ "cron@h.example", "<>", "", "always" },
 	/* errors */
-	{ NULL, "a@b@c", NULL },
-	{ NULL, "<a@b.example", NULL },
-	{ NULL, "a@b.example>", NULL },
-	{ NULL, "a@x, b@y", NULL },
-	{ NULL, "list: a@x;", NULL },
-	{ NULL, "a@", NULL },
-	{ NULL, "@x.example", NULL },
-	{ NULL, "a\nb@x", NULL },
-	{ NULL, "", NULL },
-	{ "bad@@from", NULL, NULL },
+	{ NULL, "a@b@c", NULL, NULL },
+	{ NULL, "<a@b.example", NULL, NULL },
+	{ NULL, "a@b.example>", NULL, NULL },
+	{ NULL, "a@x, b@y", NULL, NULL },
+	{ NULL, "list: a@x;", NULL, NULL },
+	{ NULL, "a@", NULL, NULL },
+	{ NULL, "@x.example", NULL, NULL },
+	{ NULL, "a\nb@x", NULL, NULL },
+	{ NULL, "", NULL, NULL },
+	{ "bad@@from", NULL, NULL, NULL },
 };
 
 static void test_sender(void **state)
@@ -111,6 +121,9 @@ static void test_sender(void **state)
 		int rc;
 
 		cfg_with(&cfg, DOMAIN, r->from);
+		cfg.from_rewrite = r->rewrite == NULL ? REWRITE_NEVER :
+		                   strcmp(r->rewrite, "always") == 0 ? REWRITE_ALWAYS
+		                                                     : REWRITE_LOCAL;
 		memset(err, 0, sizeof(err));
 		rc = envelope_sender(&cfg, r->arg, &out, err, sizeof(err));
 		if (r->want == NULL) {

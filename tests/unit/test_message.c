@@ -750,6 +750,8 @@ static void test_huge_header_many_lines(void **state)
 	char *in = malloc(MESSAGE_HEADER_MAX + 4096);
 	size_t inlen;
 	struct result res;
+	enum ob_status st;
+	bool leaked;
 
 	(void)state;
 	assert_non_null(in);
@@ -772,14 +774,15 @@ static void test_huge_header_many_lines(void **state)
 		memcpy(in + inlen, tail, strlen(tail));
 		inlen += strlen(tail);
 		run_bytes(in, inlen, &o, &res);
-		if (res.st != OB_DATAERR)
+		st = res.st;
+		leaked = memmem_found(res.out, res.outlen, "leak@x.example");
+		result_free(&res);
+		if (st != OB_DATAERR) {
+			free(in);
 			fail_msg("room %zu: header section over the limit: want "
 			         "OB_DATAERR got %d; Bcc in output: %s", rooms[r],
-			         (int)res.st,
-			         res.out != NULL && memmem_found(res.out, res.outlen,
-			                                         "leak@x.example")
-			             ? "yes" : "no");
-		result_free(&res);
+			         (int)st, leaked ? "yes" : "no");
+		}
 	}
 	free(in);
 }
@@ -812,7 +815,15 @@ static void test_longest_line(void **state)
 	struct message_opts o = { false, false, SENDER, NULL, DOMAIN };
 	char *x = repeat('x', 200);
 	const char *ends[] = { "\n", "\r\n", "" };
+	static const char *const what[] = {
+		"200-byte body line, LF", "200-byte body line, CRLF",
+		"body line joined to the next (204 bytes)",
+		"209-byte header line", "200-byte last line without newline"
+	};
+	static const size_t want[] = { 200, 200, 204, 209, 200 };
+	size_t got[5];
 	size_t i;
+	int bad;
 
 	(void)state;
 	for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
@@ -820,16 +831,11 @@ static void test_longest_line(void **state)
 		char *in = concat(&inlen, H, "\nshort\n", x, ends[i], "tail\n",
 		                  (const char *)NULL);
 		struct result res;
-		size_t want = ends[i][0] != '\0' ? 200 : 204;
 
 		run_bytes(in, inlen, &o, &res);
-		assert_int_equal(res.st, OB_OK);
-		if (res.m.longest_line != want)
-			fail_msg("line end '%s': longest_line want %zu got %zu",
-			         i == 0 ? "LF" : i == 1 ? "CRLF" : "none", want,
-			         res.m.longest_line);
-		result_free(&res);
 		free(in);
+		got[i] = res.st == OB_OK ? res.m.longest_line : 0;
+		result_free(&res);
 	}
 	/* a header line */
 	{
@@ -839,10 +845,9 @@ static void test_longest_line(void **state)
 		struct result res;
 
 		run_bytes(in, inlen, &o, &res);
-		assert_int_equal(res.st, OB_OK);
-		assert_int_equal(res.m.longest_line, 209);
-		result_free(&res);
 		free(in);
+		got[3] = res.st == OB_OK ? res.m.longest_line : 0;
+		result_free(&res);
 	}
 	/* the last line, without a newline */
 	{
@@ -851,12 +856,21 @@ static void test_longest_line(void **state)
 		struct result res;
 
 		run_bytes(in, inlen, &o, &res);
-		assert_int_equal(res.st, OB_OK);
-		assert_int_equal(res.m.longest_line, 200);
-		result_free(&res);
 		free(in);
+		got[4] = res.st == OB_OK ? res.m.longest_line : 0;
+		result_free(&res);
 	}
 	free(x);
+	bad = 0;
+	for (i = 0; i < 5; i++) {
+		if (got[i] != want[i]) {
+			print_error("%s: longest_line want %zu got %zu\n", what[i],
+			            want[i], got[i]);
+			bad++;
+		}
+	}
+	if (bad > 0)
+		fail_msg("%d of 5 longest_line values wrong", bad);
 }
 
 /* ---- file descriptors ------------------------------------------------------------------ */
