@@ -4,6 +4,7 @@ PREFIX    ?= /usr/local
 SBINDIR   ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 MANDIR    ?= $(PREFIX)/share/man
+SENDMAIL_LINKS ?= /usr/sbin/sendmail /usr/lib/sendmail /usr/bin/mailq /usr/bin/newaliases
 DESTDIR   ?=
 
 CC        ?= cc
@@ -26,7 +27,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/%)
 PYTEST     = /usr/bin/python3 -m pytest
 
-.PHONY: all check unit integration deps banned demo install clean
+.PHONY: all check unit integration deps banned demo install \
+	install-sendmail-links clean
 
 all: outbox
 
@@ -68,10 +70,18 @@ demo: deps outbox
 	@tests/demo.sh
 
 install: outbox
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)
 	install -m 0755 outbox $(DESTDIR)$(SBINDIR)/outbox
 	install -m 0644 man/outbox.8 $(DESTDIR)$(MANDIR)/man8/outbox.8
 	install -m 0644 man/outbox.conf.5 $(DESTDIR)$(MANDIR)/man5/outbox.conf.5
+	install -m 0644 conf/outbox.conf.example \
+		$(DESTDIR)$(SYSCONFDIR)/outbox.conf.example
+
+# sendmail, mailq and newaliases as links to outbox (FORCE=1 to replace
+# an existing MTA's; it is kept as NAME.pre-outbox).
+install-sendmail-links:
+	conf/install-links.sh $(SBINDIR)/outbox $(SENDMAIL_LINKS)
 
 clean:
 	rm -rf build outbox

@@ -396,6 +396,133 @@ def test_locked_tmp_leftover_is_kept(outbox, closed_port, tmp_path):
         assert path.exists(), "removed a tmp/ file that is locked"
 
 
+def test_interrupted_commit_leftovers_removed(outbox, closed_port, tmp_path):
+    """Crash between the two renames of a commit (queue.c: "msg/ID.data
+    without msg/ID.env ... Removed by the same rule"): msg/ID.data plus
+    tmp/ID.env.  Once both are a minute old a queue run removes both."""
+    config, qdir = qconfig(outbox, tmp_path, closed_port)
+    r = outbox.run(["-odq", "-f", SENDER, RCPT], message("cut commit"),
+                   config=config)
+    assert r.returncode == EX_OK, describe(r)
+    (qid,) = queued_ids(qdir)
+    os.rename(qdir / "msg" / f"{qid}.env", qdir / "tmp" / f"{qid}.env")
+    t = time.time() - 120
+    os.utime(qdir / "msg" / f"{qid}.data", (t, t))
+    os.utime(qdir / "tmp" / f"{qid}.env", (t, t))
+    r = outbox.run(["-q"], config=config)
+    assert r.returncode == EX_OK, describe(r)
+    assert files(qdir / "msg") == [], "orphan msg/ID.data not removed"
+    assert files(qdir / "tmp") == [], \
+        "tmp/ID.env of an interrupted commit is never removed"
+
+
+def test_young_orphan_data_kept_old_envelope_without_data_failed(
+        outbox, closed_port, tmp_path):
+    """A fresh msg/ID.data without envelope may be a commit in progress:
+    kept.  msg/ID.env without msg/ID.data: moved to failed/."""
+    config, qdir = qconfig(outbox, tmp_path, closed_port)
+    for i in range(2):
+        r = outbox.run(["-odq", "-f", SENDER, RCPT], message(f"state {i}"),
+                       config=config)
+        assert r.returncode == EX_OK, describe(r)
+    a, b = queued_ids(qdir)
+    (qdir / "msg" / f"{a}.env").unlink()     # young data without envelope
+    (qdir / "msg" / f"{b}.data").unlink()    # envelope without data
+    r = outbox.run(["-q"], config=config)
+    assert r.returncode == EX_OK, describe(r)
+    assert (qdir / "msg" / f"{a}.data").exists()
+    assert files(qdir / "failed") == [f"{b}.env"]
+    assert files(qdir / "msg") == [f"{a}.data"]
+    assert "Mail queue is empty" in listing(outbox, config)
+
+
+def test_damaged_envelope_moved_to_failed(outbox, closed_port, tmp_path):
+    config, qdir = qconfig(outbox, tmp_path, closed_port)
+    r = outbox.run(["-odq", "-f", SENDER, RCPT], message("damaged"),
+                   config=config)
+    assert r.returncode == EX_OK, describe(r)
+    (qid,) = queued_ids(qdir)
+    (qdir / "msg" / f"{qid}.env").write_text("sender garbage\n")
+    r = outbox.run(["-q"], config=config)
+    assert r.returncode == EX_OK, describe(r)
+    assert files(qdir / "failed") == sorted([f"{qid}.data", f"{qid}.env"])
+    assert files(qdir / "msg") == []
+
+
+def test_commits_survive_concurrent_queue_runs(outbox, closed_port, tmp_path):
+    """-odq while queue runs (cron's `outbox -q`) start at the same time:
+    every -odq must succeed and be queued.  A queue run must not touch the
+    files of a commit in progress (their spool file is locked and fresh)."""
+    config, qdir = qconfig(outbox, tmp_path, closed_port)
+    assert listing(outbox, config)
+    env = outbox.environment()
+    deadline = time.monotonic() + 6
+    failures, sent, runs = [], Counter(), [0]
+
+    def enqueuer(k):
+        i = 0
+        while time.monotonic() < deadline:
+            subj = f"race {k}-{i}"
+            r = subprocess.run(outbox.command(["-odq", "-f", SENDER, RCPT],
+                                              config),
+                               input=message(subj), capture_output=True,
+                               timeout=30, env=env)
+            if r.returncode == EX_OK:
+                sent[subj] += 1
+            else:
+                failures.append((subj, r.returncode, r.stderr))
+            i += 1
+
+    def runner():
+        while time.monotonic() < deadline:
+            subprocess.run(outbox.command(["-q"], config), capture_output=True,
+                           timeout=60, env=env)
+            runs[0] += 1
+
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        futs = [ex.submit(enqueuer, k) for k in range(3)]
+        futs += [ex.submit(runner) for _ in range(3)]
+        for f in futs:
+            f.result(timeout=120)
+    total = sum(sent.values()) + len(failures)
+    print(f"{total} -odq, {runs[0]} queue runs, {len(failures)} failed")
+    assert not failures, (
+        f"{len(failures)} of {total} -odq failed while queue runs were "
+        f"starting; first: exit {failures[0][1]}: "
+        f"{failures[0][2].decode('utf-8', 'replace')}")
+    queued = Counter()
+    for qid in queued_ids(qdir):
+        raw = (qdir / "msg" / f"{qid}.data").read_bytes()
+        queued[header_values(raw, "Subject")[0].decode()] += 1
+    assert queued == sent
+
+
+def test_backoff_doubles_up_to_retry_max(outbox, closed_port, tmp_path):
+    config, qdir = qconfig(outbox, tmp_path, closed_port, retry_min="10s",
+                           retry_max="30s")
+    r = outbox.run(["-f", SENDER, RCPT], message("backoff"), config=config)
+    assert r.returncode == EX_OK, describe(r)
+    (qid,) = queued_ids(qdir)
+    path = qdir / "msg" / f"{qid}.env"
+    env = read_env(path)
+    assert (env["attempts"], int(env["next"]) - int(env["created"])) == \
+        ("1", 10)
+    delays = []
+    for _ in range(3):
+        t0 = int(time.time())
+        r = outbox.run(["-qf"], config=config)
+        t1 = int(time.time())
+        assert r.returncode == EX_OK, describe(r)
+        env = read_env(path)
+        delays.append((env["attempts"], int(env["next"]) - t0,
+                       int(env["next"]) - t1))
+    got = [(a, lo) if lo == hi else (a, lo, hi) for a, lo, hi in delays]
+    # 10 s after the first attempt, then 20, 30 (40 capped at retry-max)
+    for (a, lo, hi), (want_a, want) in zip(delays, [("2", 20), ("3", 30),
+                                                    ("4", 30)]):
+        assert a == want_a and hi <= want <= lo, got
+
+
 # ---------------------------------------------------------------------------
 # 4. two concurrent queue runs
 # ---------------------------------------------------------------------------
