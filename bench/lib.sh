@@ -9,7 +9,7 @@
 BENCH_PKGS="msmtp hyperfine valgrind time openssl ca-certificates python3
 python3-aiosmtpd gcc make pkg-config libcurl4-gnutls-dev libgnutls28-dev"
 
-OB=./outbox                 # run from the top of the repository
+OB=./outbox                 # bench/run measures a copy: $T/bin/outbox
 MS=/usr/bin/msmtp
 RCPT=rcpt@example.com
 SERVER_PIDS=""

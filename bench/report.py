@@ -74,7 +74,7 @@ def ratio(a, b):
 
 
 def ms(x):
-    return "%.1f" % (x * 1000)
+    return "–" if x is None else "%.1f" % (x * 1000)
 
 
 rows = []      # (figure, outbox, msmtp, ratio)
@@ -213,13 +213,13 @@ out = []
 w = out.append
 w("# outbox vs msmtp: benchmark results")
 w("")
-w("Written by `bench/run` on %s (outbox at git %s%s). Both tools ran in the "
+w("Written by `bench/run` on %s (outbox built from git %s%s, binary sha256 %s…, measured as a copy in `$T/bin`). Both tools ran in the "
   "same run against the same local smarthost (`tests/smarthost.py`, Python "
   "aiosmtpd %s, on 127.0.0.1), with the same message and the same TLS "
   "set-up. Ratios are outbox ÷ msmtp: below 1 means outbox is smaller or "
   "faster, except on the rows marked *higher is better*."
   % (M["date"], M["git"], " with uncommitted changes in src/" if M["git_dirty"] != "0"
-     else "", M["aiosmtpd"]))
+     else "", M["outbox_sha"], M["aiosmtpd"]))
 w("")
 w("**Machine:** %s, %s cores, %s, Debian %s; %s; msmtp %s (%s, Debian package %s); "
   "libcurl3-gnutls %s, libgnutls30 %s; %s, %s, %s."
@@ -317,10 +317,13 @@ w("/usr/bin/python3 tests/smarthost.py --mode starttls --cert $T/server.pem "
 w("```")
 w("")
 w("```")
+last = None
 with open(os.path.join(R, "commands.tsv")) as f:
     for line in f:
         fig, _, cmd = line.rstrip("\n").partition("\t")
-        w("# %s" % fig)
+        if fig != last:
+            w("%s# %s" % ("" if last is None else "\n", fig))
+            last = fig
         w(redact(cmd))
 w("```")
 w("")

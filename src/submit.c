@@ -16,6 +16,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "message.h"
+#include "mime.h"
 #include "util.h"
 
 struct job {
@@ -165,6 +166,21 @@ static enum ob_status open_spool(struct job *j)
 	return OB_OK;
 }
 
+/* Lines over 998 octets: smarthosts refuse them, so repair the spool. */
+static enum ob_status fix_long_lines(struct job *j, char *err, size_t errlen)
+{
+	enum mime_fix how;
+
+	if (mime_fix_long_lines(j->spool, &j->msg.size, j->msg.eightbit, &how,
+	                        err, errlen) != 0)
+		return OB_CANTCREAT;
+	log_event(LOG_INFO, "%s: a line of %zu octets (over %d): %s", j->s->id,
+	          j->msg.longest_line, MIME_LINE_MAX,
+	          how == MIME_QP ? "body re-encoded as quoted-printable"
+	                         : "long lines broken with CRLF SPACE");
+	return OB_OK;
+}
+
 static enum ob_status take_message(struct job *j, int in_fd)
 {
 	struct message_opts mo = { 0 };
@@ -186,6 +202,8 @@ static enum ob_status take_message(struct job *j, int in_fd)
 		str_copy(err, sizeof(err), "no recipients: give addresses as "
 		         "arguments, or use -t with To/Cc/Bcc fields");
 	}
+	if (st == OB_OK && j->msg.longest_line > MIME_LINE_MAX)
+		st = fix_long_lines(j, err, sizeof(err));
 	if (st != OB_OK)
 		say(j, true, "%s", err);
 	else

@@ -1,0 +1,347 @@
+/*
+ * mime.c - long-line repair (see mime.h).
+ */
+#define _GNU_SOURCE
+#include "mime.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define HDR_MAX (1024 * 1024 + 4096)
+#define BUF (64 * 1024)
+#define QP_LINE 76
+
+struct out {
+	int fd;
+	size_t len;
+	off_t total;
+	bool failed;
+	unsigned char buf[BUF];
+};
+
+static void flush_out(struct out *o)
+{
+	if (o->len > 0 && !o->failed && write_all(o->fd, o->buf, o->len) != 0)
+		o->failed = true;
+	o->len = 0;
+}
+
+static void put(struct out *o, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	while (n > 0) {
+		size_t k = sizeof(o->buf) - o->len;
+
+		if (k > n)
+			k = n;
+		memcpy(o->buf + o->len, s, k);
+		o->len += k;
+		o->total += (off_t)k;
+		s += k;
+		n -= k;
+		if (o->len == sizeof(o->buf))
+			flush_out(o);
+	}
+}
+
+/* Copy text, breaking lines longer than MIME_LINE_MAX with CRLF SPACE.
+ * *col carries the current line's length across calls. */
+static void put_broken(struct out *o, const unsigned char *p, size_t n,
+                       size_t *col)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			*col = 0;
+		} else if (p[i] != '\r') {
+			if (*col >= MIME_LINE_MAX) {
+				put(o, "\r\n ", 3);
+				*col = 1;
+			}
+			(*col)++;
+		}
+		put(o, p + i, 1);
+	}
+}
+
+/* ---- quoted-printable, streamed ---- */
+
+struct qp {
+	struct out *o;
+	size_t col;
+	int held;               /* a space/tab or CR waiting for the next byte */
+};
+
+static void qp_token(struct qp *q, const char *t, size_t n)
+{
+	if (q->col + n > QP_LINE - 1) {
+		put(q->o, "=\r\n", 3);
+		q->col = 0;
+	}
+	put(q->o, t, n);
+	q->col += n;
+}
+
+static void qp_escape(struct qp *q, unsigned char c)
+{
+	char t[4];
+
+	snprintf(t, sizeof(t), "=%02X", c);
+	qp_token(q, t, 3);
+}
+
+static void qp_byte(struct qp *q, unsigned char c)
+{
+	if (q->held == '\r') {
+		q->held = -1;
+		if (c == '\n') {
+			put(q->o, "\r\n", 2);   /* a hard line break */
+			q->col = 0;
+			return;
+		}
+		qp_escape(q, '\r');
+	} else if (q->held == ' ' || q->held == '\t') {
+		unsigned char w = (unsigned char)q->held;
+
+		q->held = -1;
+		if (c == '\r') {
+			qp_escape(q, w);        /* whitespace before a line end */
+		} else {
+			char t = (char)w;
+
+			qp_token(q, &t, 1);
+		}
+	}
+	if (c == '\r' || c == ' ' || c == '\t') {
+		q->held = c;
+		return;
+	}
+	if (c == '=' || c < 32 || c > 126) {
+		qp_escape(q, c);
+	} else {
+		char t = (char)c;
+
+		qp_token(q, &t, 1);
+	}
+}
+
+static void qp_end(struct qp *q)
+{
+	if (q->held == ' ' || q->held == '\t' || q->held == '\r')
+		qp_escape(q, (unsigned char)q->held);
+	q->held = -1;
+}
+
+/* ---- the header section ---- */
+
+/* Value of field name in hdr (first occurrence, unfolded start), or NULL;
+ * *len is its length up to the end of the field. */
+static const char *field(const char *hdr, size_t n, const char *name,
+                         size_t *len)
+{
+	size_t k = strlen(name), i = 0;
+
+	while (i < n) {
+		const char *nl = memchr(hdr + i, '\n', n - i);
+		size_t end = nl ? (size_t)(nl - hdr) + 1 : n;
+
+		if (end - i > k && hdr[i + k] == ':' && str_nieq(hdr + i, name, k)) {
+			size_t v = i + k + 1, e = end;
+
+			while (e < n && (hdr[e] == ' ' || hdr[e] == '\t')) {
+				nl = memchr(hdr + e, '\n', n - e);
+				e = nl ? (size_t)(nl - hdr) + 1 : n;
+			}
+			while (v < e && (hdr[v] == ' ' || hdr[v] == '\t'))
+				v++;
+			*len = e - v;
+			return hdr + v;
+		}
+		i = end;
+	}
+	return NULL;
+}
+
+static bool value_is(const char *v, size_t len, const char *prefix)
+{
+	size_t k = strlen(prefix);
+
+	return v != NULL && len >= k && str_nieq(v, prefix, k);
+}
+
+/* Can the body be re-encoded as quoted-printable? */
+static bool qp_possible(const char *hdr, size_t n)
+{
+	size_t ctl = 0, tel = 0;
+	const char *ct = field(hdr, n, "Content-Type", &ctl);
+	const char *te = field(hdr, n, "Content-Transfer-Encoding", &tel);
+
+	if (ct != NULL && !value_is(ct, ctl, "text/"))
+		return false;
+	return te == NULL || value_is(te, tel, "7bit") ||
+	       value_is(te, tel, "8bit") || value_is(te, tel, "binary");
+}
+
+/* Copy the header fields, minus Content-Transfer-Encoding when qp. */
+static void put_headers(struct out *o, const char *hdr, size_t n, bool qp,
+                        bool eightbit)
+{
+	size_t i = 0, col = 0, k;
+	bool skipping = false;
+	const char *cte = "Content-Transfer-Encoding:";
+
+	while (i < n) {
+		const char *nl = memchr(hdr + i, '\n', n - i);
+		size_t end = nl ? (size_t)(nl - hdr) + 1 : n;
+
+		if (hdr[i] != ' ' && hdr[i] != '\t')
+			skipping = qp && end - i > strlen(cte) &&
+			           str_nieq(hdr + i, cte, strlen(cte));
+		if (!skipping)
+			put_broken(o, (const unsigned char *)hdr + i, end - i, &col);
+		i = end;
+	}
+	if (!qp)
+		return;
+	if (field(hdr, n, "MIME-Version", &k) == NULL)
+		put(o, "MIME-Version: 1.0\r\n", 19);
+	if (field(hdr, n, "Content-Type", &k) == NULL && eightbit)
+		put(o, "Content-Type: text/plain; charset=utf-8\r\n", 41);
+	put(o, "Content-Transfer-Encoding: quoted-printable\r\n", 45);
+}
+
+/* ---- the whole message ---- */
+
+/* Read the header section (through its blank line) into a buffer. */
+static char *read_headers(int fd, size_t *n, size_t *hlen)
+{
+	char *buf = malloc(HDR_MAX + 1);
+	size_t len = 0;
+	char *end;
+	ssize_t r;
+
+	if (buf == NULL || lseek(fd, 0, SEEK_SET) != 0) {
+		free(buf);
+		return NULL;
+	}
+	while (len < HDR_MAX) {
+		r = read(fd, buf + len, HDR_MAX - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	end = memmem(buf, len, "\r\n\r\n", 4);
+	*n = len;
+	*hlen = end ? (size_t)(end - buf) + 2 : len;
+	return buf;
+}
+
+/* Write the repaired message to out; the body comes from in_fd, after
+ * the first `already` bytes held in buf. */
+static int transform(int in_fd, struct out *o, const char *buf, size_t n,
+                     size_t hlen, bool qp, bool eightbit)
+{
+	struct qp q = { o, 0, -1 };
+	unsigned char chunk[BUF];
+	size_t col = 0, i, body = hlen < n ? hlen + 2 : n;
+	ssize_t r;
+
+	put_headers(o, buf, hlen, qp, eightbit);
+	put(o, "\r\n", 2);
+	for (;;) {
+		const unsigned char *p = (const unsigned char *)buf + body;
+		size_t len = n - body;
+
+		if (body >= n) {
+			r = read(in_fd, chunk, sizeof(chunk));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return -1;
+			if (r == 0)
+				break;
+			p = chunk;
+			len = (size_t)r;
+		}
+		body = n;
+		if (!qp) {
+			put_broken(o, p, len, &col);
+			continue;
+		}
+		for (i = 0; i < len; i++)
+			qp_byte(&q, p[i]);
+	}
+	if (qp)
+		qp_end(&q);
+	flush_out(o);
+	return o->failed ? -1 : 0;
+}
+
+/* Replace fd's content with tmp's. */
+static int copy_back(int tmp, int fd, off_t size)
+{
+	unsigned char chunk[BUF];
+	ssize_t r;
+
+	if (lseek(tmp, 0, SEEK_SET) != 0 || ftruncate(fd, 0) != 0 ||
+	    lseek(fd, 0, SEEK_SET) != 0)
+		return -1;
+	while (size > 0) {
+		r = read(tmp, chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || write_all(fd, chunk, (size_t)r) != 0)
+			return -1;
+		size -= r;
+	}
+	return 0;
+}
+
+int mime_fix_long_lines(int fd, off_t *size, bool eightbit,
+                        enum mime_fix *how, char *err, size_t errlen)
+{
+	struct out *o = calloc(1, sizeof(*o));
+	size_t n = 0, hlen = 0;
+	char *buf = NULL;
+	bool qp;
+	int tmp = -1, rc = -1;
+
+	*how = MIME_NONE;
+	if (o != NULL)
+		buf = read_headers(fd, &n, &hlen);
+	if (buf != NULL)
+		tmp = tmpfile_anon(NULL);
+	if (tmp < 0) {
+		snprintf(err, errlen, "cannot re-encode long lines: %s",
+		         strerror(errno));
+		goto out;
+	}
+	qp = qp_possible(buf, hlen);
+	o->fd = tmp;
+	if (transform(fd, o, buf, n, hlen, qp, eightbit) != 0 ||
+	    copy_back(tmp, fd, o->total) != 0) {
+		snprintf(err, errlen, "cannot re-encode long lines: %s",
+		         strerror(errno));
+		goto out;
+	}
+	*size = o->total;
+	*how = qp ? MIME_QP : MIME_BROKEN;
+	rc = 0;
+out:
+	if (tmp >= 0)
+		close(tmp);
+	free(buf);
+	free(o);
+	return rc;
+}

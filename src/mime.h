@@ -1,0 +1,33 @@
+/*
+ * mime.h - repairing messages that smarthosts refuse: lines longer than
+ * the 998 octets SMTP allows (RFC 5321 4.5.3.1.6), common in cron and
+ * log output.
+ *
+ * A message without MIME structure, or a single text part in 7bit, 8bit
+ * or binary, is re-encoded as quoted-printable: the reader sees exactly
+ * the original text. Anything else (multipart, base64...) has its long
+ * lines broken by inserting CRLF SPACE, as Postfix does, which MIME
+ * decoders tolerate best.
+ */
+#ifndef OUTBOX_MIME_H
+#define OUTBOX_MIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define MIME_LINE_MAX 998
+
+enum mime_fix { MIME_NONE = 0, MIME_QP, MIME_BROKEN };
+
+/*
+ * Rewrite the spooled message in fd (size bytes of CRLF lines, from
+ * offset 0) so that no line exceeds MIME_LINE_MAX octets. fd is rewritten
+ * in place and *size updated; *how says what was done. eightbit: the
+ * body has 8-bit bytes (a missing Content-Type then says utf-8). Returns
+ * 0, or -1 with a reason in err when reading or writing fails.
+ */
+int mime_fix_long_lines(int fd, off_t *size, bool eightbit,
+                        enum mime_fix *how, char *err, size_t errlen);
+
+#endif
