@@ -123,6 +123,8 @@ static int parse_long_opt(struct cursor *c, struct options *opt,
 		opt->mode = MODE_VERSION;
 	} else if (strcmp(name, "help") == 0) {
 		opt->mode = MODE_HELP;
+	} else if (strcmp(name, "json") == 0) {
+		opt->json = true;
 	} else if (strcmp(name, "force") == 0) {
 		opt->queue_force = true;
 	} else if (strcmp(name, "remove") == 0) {

@@ -33,6 +33,7 @@ struct options {
 	bool ignore_dots;       /* -i, -oi */
 	bool verbose;           /* -v */
 	bool queue_force;       /* -qf, --force */
+	bool json;              /* --json: -bp as JSON */
 	const char *sender;     /* -f/-r as given (may be "<>"), or NULL */
 	const char *fullname;   /* -F, or NULL */
 	const char *config;     /* -C, or NULL for the default */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "util.h"
 
 struct deliver_ctx {
@@ -110,6 +111,7 @@ static enum ob_status attempt(struct deliver_ctx *ctx, size_t host,
 		         st == OB_OK && r->state == RCPT_OK ? res.reply
 		                                            : res.rcpt[i].text);
 		str_copy(r->where, sizeof(r->where), res.where);
+		str_copy(r->relay, sizeof(r->relay), res.relay);
 	}
 	smtp_result_free(&res);
 	free(todo);
@@ -174,6 +176,18 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
 			break;
 	}
 	return rep->status = summarise(rep, st, refused);
+}
+
+void deliver_log(const char *id, const struct deliver_rcpt *r, double delay,
+                 long tries)
+{
+	const char *status = r->state == RCPT_OK ? "sent" :
+	                     r->state == RCPT_PERM ? "bounced" : "deferred";
+
+	log_event(r->state == RCPT_OK ? LOG_INFO : LOG_WARNING,
+	          "%s: to=<%s>, relay=%s, delay=%.2f, tries=%ld, status=%s (%s)",
+	          id, r->addr, r->relay[0] ? r->relay : "none", delay, tries,
+	          status, r->text);
 }
 
 void deliver_report_free(struct deliver_report *rep)

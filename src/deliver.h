@@ -19,6 +19,7 @@ struct deliver_rcpt {
 	enum rcpt_state state;
 	char text[256];         /* server reply or failure reason */
 	char where[300];        /* smarthost that gave the final answer */
+	char relay[350];        /* the same as host[address]:port */
 };
 
 struct deliver_report {
@@ -51,6 +52,14 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
                             off_t size, struct deliver_report *rep);
 
 void deliver_report_free(struct deliver_report *rep);
+
+/*
+ * Log one recipient's outcome in the shape Postfix admins grep for:
+ * "ID: to=<x>, relay=host[addr]:port, delay=S, tries=N, status=sent (...)"
+ * (status sent, deferred or bounced).
+ */
+void deliver_log(const char *id, const struct deliver_rcpt *r, double delay,
+                 long tries);
 
 /* Close every connection and wipe the password. NULL is fine. */
 void deliver_free(struct deliver_ctx *ctx);

@@ -4,7 +4,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "envelope.h"
 
+#include <netdb.h>
 #include <pwd.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,32 @@ static const char *host_name(void)
 		host[sizeof(host) - 1] = '\0';
 	}
 	return host;
+}
+
+const char *envelope_fqdn(const struct config *cfg)
+{
+	static char fqdn[256];
+	struct addrinfo hints, *ai = NULL;
+	const char *host = host_name();
+
+	if (fqdn[0] != '\0')
+		return fqdn;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_CANONNAME;
+	hints.ai_family = AF_UNSPEC;
+	if (strchr(host, '.') != NULL && !str_nieq(host, "localhost", 9))
+		str_copy(fqdn, sizeof(fqdn), host);
+	else if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai != NULL &&
+	         ai->ai_canonname != NULL && strchr(ai->ai_canonname, '.') &&
+	         !str_nieq(ai->ai_canonname, "localhost", 9))
+		str_copy(fqdn, sizeof(fqdn), ai->ai_canonname);
+	else if (cfg != NULL && cfg->domain != NULL)
+		str_copy(fqdn, sizeof(fqdn), cfg->domain);
+	else
+		str_copy(fqdn, sizeof(fqdn), host);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return fqdn;
 }
 
 const char *envelope_domain(const struct config *cfg)

@@ -16,6 +16,13 @@
  */
 const char *envelope_domain(const struct config *cfg);
 
+/*
+ * The name to greet the smarthost with when "helo" is not set: the host's
+ * fully qualified name from the resolver, else the "domain" key, else the
+ * plain host name; never "localhost", which relays refuse. Static storage.
+ */
+const char *envelope_fqdn(const struct config *cfg);
+
 /* Is addr local to this host: a bare name, or @localhost / @this host? */
 bool envelope_is_local(const char *addr);
 

@@ -115,7 +115,7 @@ static int queue_mode(const struct config *cfg, const struct options *opt)
 		return complain(opt->mode == MODE_LIST ? OB_IOERR : OB_CANTCREAT,
 		                err);
 	if (opt->mode == MODE_LIST) {
-		if (queue_list(q, stdout, err, sizeof(err)) != 0)
+		if (queue_list(q, stdout, opt->json, err, sizeof(err)) != 0)
 			rc = complain(OB_IOERR, err);
 	} else if (opt->remove_id != NULL) {
 		if (queue_remove(q, opt->remove_id, err, sizeof(err)) != 0)

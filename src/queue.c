@@ -551,7 +551,46 @@ static void list_one(struct queue *q, FILE *out, const struct queue_entry *e,
 		fprintf(out, "    to <%s>\n", e->rcpts.addrs[i]);
 }
 
-int queue_list(struct queue *q, FILE *out, char *err, size_t errlen)
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+static void json_one(FILE *out, const struct queue_entry *e, off_t size)
+{
+	size_t i;
+
+	fputs("{\"id\":", out);
+	json_string(out, e->id);
+	fprintf(out, ",\"size\":%lld,\"arrival\":%lld,\"sender\":",
+	        (long long)size, (long long)e->created);
+	json_string(out, e->sender);
+	fputs(",\"recipients\":[", out);
+	for (i = 0; i < e->rcpts.count; i++) {
+		fputs(i ? ",{\"address\":" : "{\"address\":", out);
+		json_string(out, e->rcpts.addrs[i]);
+		fprintf(out, ",\"state\":\"%s\"}",
+		        e->attempts > 0 ? "deferred" : "queued");
+	}
+	fprintf(out, "],\"attempts\":%ld,\"next_attempt\":%lld,"
+	        "\"last_error\":", e->attempts, (long long)e->next);
+	json_string(out, e->last_error);
+	fputc('}', out);
+}
+
+int queue_list(struct queue *q, FILE *out, bool json, char *err,
+               size_t errlen)
 {
 	struct addr_list ids = { 0 };
 	long long total = 0;
@@ -572,15 +611,22 @@ int queue_list(struct queue *q, FILE *out, char *err, size_t errlen)
 		queue_name(name, sizeof(name), e.id, "data");
 		if (fstatat(q->msgfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			st.st_size = 0;
-		if (shown > 0)
+		if (json)
+			fputs(shown > 0 ? ",\n" : "[\n", out);
+		else if (shown > 0)
 			fputc('\n', out);
-		list_one(q, out, &e, st.st_size);
+		if (json)
+			json_one(out, &e, st.st_size);
+		else
+			list_one(q, out, &e, st.st_size);
 		total += st.st_size;
 		shown++;
 		queue_entry_free(&e);
 	}
 	addr_list_free(&ids);
-	if (shown == 0)
+	if (json)
+		fputs(shown > 0 ? "\n]\n" : "[]\n", out);
+	else if (shown == 0)
 		fprintf(out, "Mail queue is empty\n");
 	else
 		fprintf(out, "\n-- %zu message%s, %lld bytes in the queue\n",

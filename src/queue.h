@@ -92,8 +92,13 @@ int queue_run(struct queue *q, const struct config *cfg,
 /* True when msg/ holds at least one message due now. */
 bool queue_has_due(struct queue *q);
 
-/* Print the queue in mailq's format. 0 or -1 with err. */
-int queue_list(struct queue *q, FILE *out, char *err,
+/*
+ * Print the queue: mailq's blocks ("Mail queue is empty" when empty), or
+ * with json one JSON array of objects (id, size, arrival, sender,
+ * recipients with their state, attempts, next_attempt, last_error).
+ * 0, or -1 with err.
+ */
+int queue_list(struct queue *q, FILE *out, bool json, char *err,
                size_t errlen);
 
 /* Delete one message (and its data). 0, or -1 when not found / locked. */

@@ -79,18 +79,6 @@ static void queue_bounce(struct run *r, const struct queue_entry *e, int datafd,
 	addr_list_free(&to);
 }
 
-static void log_outcome(const struct queue_entry *e,
-                        const struct deliver_rcpt *d, time_t now)
-{
-	const char *status = d->state == RCPT_OK ? "sent" :
-	                     d->state == RCPT_PERM ? "bounced" : "deferred";
-
-	log_event(d->state == RCPT_OK ? LOG_INFO : LOG_WARNING,
-	          "%s: to=<%s>, relay=%s, delay=%lld, tries=%ld, status=%s (%s)",
-	          e->id, d->addr, d->where[0] ? d->where : "none",
-	          (long long)(now - e->created), e->attempts + 1, status, d->text);
-}
-
 /* Write the updated envelope and put it in place of the old one. */
 static int replace_env(struct run *r, const struct queue_entry *e)
 {
@@ -120,7 +108,8 @@ static void settle(struct run *r, struct queue_entry *e, int fd,
 	for (i = 0; i < rep->nrcpt; i++) {
 		const struct deliver_rcpt *d = &rep->rcpt[i];
 
-		log_outcome(e, d, now);
+		deliver_log(e->id, d, (double)(now - e->created),
+		            e->attempts + 1);
 		if (d->state == RCPT_TEMP)
 			addr_list_add(&keep, d->addr);
 		else if (d->state == RCPT_PERM && perm != NULL)

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "envelope.h"
 #include "util.h"
 
 enum phase {
@@ -279,7 +280,7 @@ static void build_url(struct smtp_client *c)
 	snprintf(c->url, sizeof(c->url), "%s://%s%s%s:%d/%s",
 	         h->tls == TLS_SMTPS ? "smtps" : "smtp", v6 ? "[" : "",
 	         h->host, v6 ? "]" : "", h->port,
-	         c->cfg->helo ? c->cfg->helo : "");
+	         c->cfg->helo ? c->cfg->helo : envelope_fqdn(c->cfg));
 	snprintf(c->where, sizeof(c->where), "%s%s%s:%d", v6 ? "[" : "",
 	         h->host, v6 ? "]" : "", h->port);
 }
@@ -515,6 +516,18 @@ static void settle_rcpts(struct smtp_client *c, struct smtp_result *res)
 
 /* ---- sending ---- */
 
+/* "host[address]:port" as Postfix logs it; the address once known. */
+static void relay_name(struct smtp_client *c, struct smtp_result *res)
+{
+	char *ip = NULL;
+
+	if (curl_easy_getinfo(c->curl, CURLINFO_PRIMARY_IP, &ip) != CURLE_OK ||
+	    ip == NULL || *ip == '\0')
+		ip = (char *)"none";
+	snprintf(res->relay, sizeof(res->relay), "%s[%s]:%d", c->host->host, ip,
+	         c->host->port);
+}
+
 static struct curl_slist *rcpt_list(char *const *rcpts, size_t n)
 {
 	struct curl_slist *l = NULL, *t;
@@ -566,6 +579,7 @@ enum ob_status smtp_send(struct smtp_client *c, const char *sender,
 	rc = curl_easy_perform(c->curl);
 	curl_easy_setopt(c->curl, CURLOPT_MAIL_RCPT, NULL);
 	curl_slist_free_all(list);
+	relay_name(c, res);
 	res->status = judge(c, rc, res);
 	if (res->status == OB_OK)
 		str_copy(res->reply, sizeof(res->reply), c->d.data_text);

@@ -37,6 +37,7 @@ struct smtp_result {
 	 * OB_SOFTWARE. */
 	enum ob_status status;
 	char where[300];     /* "host:port" of the smarthost */
+	char relay[350];     /* "host[address]:port" once connected, for logs */
 	char reason[600];    /* one line; includes the server's reply */
 	char reply[300];     /* the final reply to DATA when accepted */
 	struct smtp_rcpt *rcpt; /* one per recipient, in the order given */

@@ -6,6 +6,7 @@
 #include "submit.h"
 
 #include <fcntl.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,17 @@ struct job {
 	char *sender;
 	struct message msg;
 	struct addr_list rcpts;
+	struct timespec start;      /* when the message was taken */
 };
+
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) +
+	       (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
 
 /* Set the one-line outcome, and print it when the caller wants errors. */
 static void say(struct job *j, bool print, const char *fmt, ...)
@@ -53,13 +64,8 @@ static void report(struct job *j, const struct deliver_report *rep)
 
 	for (i = 0; i < rep->nrcpt; i++) {
 		const struct deliver_rcpt *r = &rep->rcpt[i];
-		const char *status = r->state == RCPT_OK ? "sent" :
-		                     r->state == RCPT_PERM ? "bounced" : "deferred";
 
-		log_event(r->state == RCPT_OK ? LOG_INFO : LOG_WARNING,
-		          "%s: from=<%s>, to=<%s>, relay=%s, status=%s (%s)",
-		          j->s->id, j->sender, r->addr,
-		          r->where[0] ? r->where : "none", status, r->text);
+		deliver_log(j->s->id, r, elapsed(&j->start), 1);
 		if (r->state == RCPT_PERM && r->text[0] != '\0' &&
 		    strcmp(r->text, rep->reason) != 0) {
 			say(j, true, "%s: recipient <%s> refused: %s", r->where,
@@ -243,6 +249,8 @@ static enum ob_status run(struct job *j, int in_fd)
 		return st;
 	}
 	st = deliver_now(j);
+	if (st == OB_OK && !j->s->queued)
+		log_event(LOG_INFO, "%s: removed", j->s->id);
 	if (st == OB_OK && j->q != NULL && !j->s->queued && queue_has_due(j->q))
 		submit_run_queue_detached(j->cfg, NULL); /* opportunistic flush */
 	return st;
@@ -258,6 +266,7 @@ enum ob_status submit(const struct config *cfg, int in_fd,
 	j.cfg = cfg;
 	j.s = s;
 	j.spool = -1;
+	clock_gettime(CLOCK_MONOTONIC, &j.start);
 	s->queued = false;
 	s->nok = s->nrefused = 0;
 	s->reply[0] = '\0';
