@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "secret.h"
 #include "util.h"
 
 #define DEFAULT_QUEUE "/var/spool/outbox"
@@ -76,6 +77,15 @@ static char **string_slot(struct config *cfg, const char *key)
 	if (strcmp(key, "domain") == 0) return &cfg->domain;
 	if (strcmp(key, "helo") == 0) return &cfg->helo;
 	if (strcmp(key, "aliases") == 0) return &cfg->aliases;
+	if (strcmp(key, "password-command") == 0)
+		return &cfg->password_command;
+	if (strcmp(key, "token-command") == 0) return &cfg->token_command;
+	if (strcmp(key, "oauth-token-url") == 0) return &cfg->oauth_token_url;
+	if (strcmp(key, "oauth-client-id") == 0) return &cfg->oauth_client_id;
+	if (strcmp(key, "oauth-client-secret-file") == 0)
+		return &cfg->oauth_client_secret_file;
+	if (strcmp(key, "oauth-refresh-token-file") == 0)
+		return &cfg->oauth_refresh_token_file;
 	return NULL;
 }
 
@@ -88,11 +98,11 @@ static int key_string(struct parse_ctx *p, const char *key, const char *val)
 	if (*val == '\0')
 		return bad(p, key, "needs a value");
 	if (strcmp(key, "password") != 0 && strcmp(key, "user") != 0 &&
-	    !is_word(val))
+	    strstr(key, "command") == NULL && !is_word(val))
 		return bad(p, key, "value must not contain spaces or control "
 		           "characters");
-	if ((strcmp(key, "password-file") == 0 || strcmp(key, "ca-file") == 0 ||
-	     strcmp(key, "aliases") == 0) && val[0] != '/')
+	if ((strstr(key, "-file") != NULL || strcmp(key, "aliases") == 0) &&
+	    val[0] != '/')
 		return bad(p, key, "needs an absolute path");
 	return set_string(p, slot, key, val);
 }
@@ -151,7 +161,7 @@ static int key_auth(struct parse_ctx *p, const char *key, const char *val)
 {
 	static const char *const mechs[] = {
 		"plain", "login", "cram-md5", "digest-md5", "ntlm",
-		"external", NULL
+		"external", "xoauth2", "oauthbearer", NULL
 	};
 	char up[32];
 	size_t i;
@@ -167,7 +177,7 @@ static int key_auth(struct parse_ctx *p, const char *key, const char *val)
 	}
 	if (mechs[i] == NULL)
 		return bad(p, key, "must be auto, plain, login, cram-md5, "
-		           "digest-md5, ntlm or external");
+		           "digest-md5, ntlm, external, xoauth2 or oauthbearer");
 	for (i = 0; val[i] != '\0' && i + 1 < sizeof(up); i++)
 		up[i] = (char)toupper((unsigned char)val[i]);
 	up[i] = '\0';
@@ -328,6 +338,12 @@ static const struct {
 	{ "from", key_string },
 	{ "domain", key_string },
 	{ "aliases", key_string },
+	{ "password-command", key_string },
+	{ "token-command", key_string },
+	{ "oauth-token-url", key_string },
+	{ "oauth-client-id", key_string },
+	{ "oauth-client-secret-file", key_string },
+	{ "oauth-refresh-token-file", key_string },
 	{ "from-rewrite", key_from_rewrite },
 	{ "allow-from", key_allow_from },
 	{ "queue", key_queue },
@@ -343,6 +359,9 @@ static const struct {
  * form and trailing comments. Returns 1 for a key/value pair, 0 for a
  * blank or comment line, -1 on a syntax error (reason in *why).
  */
+_Static_assert(sizeof(KEYS) / sizeof(KEYS[0]) <= CONFIG_MAX_KEYS,
+               "raise CONFIG_MAX_KEYS");
+
 static int split_line(char *line, char **key, char **val, const char **why)
 {
 	char *s = line, *v, *out;
@@ -401,8 +420,10 @@ static int parse_line(struct parse_ctx *p, char *line)
 	if (r == 0)
 		return 0;
 	for (i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]); i++) {
-		if (strcmp(KEYS[i].name, key) == 0)
+		if (strcmp(KEYS[i].name, key) == 0) {
+			p->cfg->key_line[i] = p->line;
 			return KEYS[i].fn(p, key, val);
+		}
 	}
 	return bad(p, NULL, "unknown key");
 }
@@ -450,6 +471,42 @@ static int read_lines(struct parse_ctx *p, FILE *f)
 	return rc;
 }
 
+static bool is_oauth(const struct config *cfg)
+{
+	return cfg->auth != NULL && (strcmp(cfg->auth, "XOAUTH2") == 0 ||
+	                             strcmp(cfg->auth, "OAUTHBEARER") == 0);
+}
+
+/* OAuth2 needs exactly one way to get a token, and a user. */
+static int finish_oauth(struct parse_ctx *p)
+{
+	const struct config *cfg = p->cfg;
+	bool flow = cfg->oauth_token_url || cfg->oauth_client_id ||
+	            cfg->oauth_refresh_token_file ||
+	            cfg->oauth_client_secret_file;
+	bool complete = cfg->oauth_token_url && cfg->oauth_client_id &&
+	                cfg->oauth_refresh_token_file;
+	const char *why = NULL;
+
+	if (!is_oauth(cfg) && (flow || cfg->token_command))
+		why = "token-command and oauth-* need auth xoauth2 or oauthbearer";
+	else if (is_oauth(cfg) && cfg->user == NULL)
+		why = "auth xoauth2/oauthbearer needs user";
+	else if (is_oauth(cfg) && !cfg->token_command && !complete)
+		why = "auth xoauth2/oauthbearer needs token-command, or "
+		      "oauth-token-url, oauth-client-id and "
+		      "oauth-refresh-token-file";
+	else if (cfg->token_command && flow)
+		why = "set token-command or the oauth-* keys, not both";
+	else if (cfg->oauth_token_url &&
+	         strncmp(cfg->oauth_token_url, "https://", 8) != 0)
+		why = "oauth-token-url must be an https:// URL";
+	if (why == NULL)
+		return 0;
+	snprintf(p->err, p->errlen, "%s: %s", p->file, why);
+	return -1;
+}
+
 /* Defaults and cross-key checks once the whole file is read. */
 static int finish(struct parse_ctx *p)
 {
@@ -483,12 +540,13 @@ static int finish(struct parse_ctx *p)
 		         "retry-max", p->file);
 		return -1;
 	}
-	if (cfg->password != NULL && cfg->password_file != NULL) {
-		snprintf(p->err, p->errlen, "%s: password and password-file "
-		         "are both set", p->file);
+	if ((cfg->password != NULL) + (cfg->password_file != NULL) +
+	    (cfg->password_command != NULL) > 1) {
+		snprintf(p->err, p->errlen, "%s: set only one of password, "
+		         "password-file and password-command", p->file);
 		return -1;
 	}
-	return 0;
+	return finish_oauth(p);
 }
 
 static int set_defaults(struct config *cfg, const char *path)
@@ -508,37 +566,161 @@ static int set_defaults(struct config *cfg, const char *path)
 	return 0;
 }
 
+/* Read the file at path into cfg (defaults already set); no checks. */
+static int load_file(struct parse_ctx *p, const char *path)
+{
+	struct config *cfg = p->cfg;
+	struct stat st;
+	FILE *f;
+	int rc;
+
+	f = fopen(path, "re");
+	if (f == NULL) {
+		snprintf(p->err, p->errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(p->err, p->errlen, "%s: not a regular file", path);
+		fclose(f);
+		return -1;
+	}
+	rc = read_lines(p, f);
+	fclose(f);
+	if (rc == 0 && cfg->password != NULL && readable_by_others(&st)) {
+		snprintf(p->err, p->errlen, "%s: holds a password but other "
+		         "users can read it (chmod 600, or use password-file)",
+		         path);
+		rc = -1;
+	}
+	return rc;
+}
+
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
 	struct parse_ctx p = { cfg, path, 0, err, errlen };
-	struct stat st;
-	FILE *f;
 	int rc;
 
 	if (set_defaults(cfg, path) != 0) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
-	f = fopen(path, "re");
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		fclose(f);
-		return -1;
-	}
-	rc = read_lines(&p, f);
-	fclose(f);
+	rc = load_file(&p, path);
 	if (rc == 0)
 		rc = finish(&p);
-	if (rc == 0 && cfg->password != NULL && readable_by_others(&st)) {
-		snprintf(err, errlen, "%s: holds a password but other users "
-		         "can read it (chmod 600, or use password-file)", path);
-		rc = -1;
-	}
 	return rc;
+}
+
+/* OUTBOX_PASSWORD_FILE for "password-file". */
+static void env_name(char *buf, size_t n, const char *key)
+{
+	size_t i, o = (size_t)snprintf(buf, n, "OUTBOX_");
+
+	for (i = 0; key[i] != '\0' && o + 1 < n; i++)
+		buf[o++] = key[i] == '-' ? '_' : (char)toupper((unsigned char)key[i]);
+	buf[o] = '\0';
+}
+
+bool config_env_present(void)
+{
+	char name[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]); i++) {
+		env_name(name, sizeof(name), KEYS[i].name);
+		if (getenv(name) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/* OUTBOX_SMARTHOST: one or more hosts, replacing the file's. */
+static int env_smarthosts(struct parse_ctx *p, const char *val)
+{
+	char host[CONFIG_LINE_MAX];
+	size_t i;
+
+	for (i = 0; i < p->cfg->nhosts; i++)
+		free(p->cfg->hosts[i].host);
+	p->cfg->nhosts = 0;
+	while (*val != '\0') {
+		size_t n = strcspn(val, " \t,");
+
+		if (n > 0 && n < sizeof(host)) {
+			memcpy(host, val, n);
+			host[n] = '\0';
+			if (key_smarthost(p, "smarthost", host) != 0)
+				return -1;
+		}
+		val += n;
+		val += strspn(val, " \t,");
+	}
+	return 0;
+}
+
+static int apply_env(struct parse_ctx *p)
+{
+	char name[64], line[CONFIG_LINE_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]); i++) {
+		const char *val;
+		int rc;
+
+		env_name(name, sizeof(name), KEYS[i].name);
+		val = getenv(name);
+		if (val == NULL)
+			continue;
+		p->file = name;
+		if (strlen(val) >= sizeof(line))
+			return bad(p, NULL, "value too long");
+		snprintf(line, sizeof(line), "%s", val);
+		rc = KEYS[i].fn == key_smarthost ? env_smarthosts(p, line)
+		                                  : KEYS[i].fn(p, KEYS[i].name, line);
+		if (rc != 0)
+			return -1;
+		p->cfg->key_line[i] = -1;
+	}
+	return 0;
+}
+
+int config_load_env(const char *path, struct config *cfg, char *err,
+                    size_t errlen)
+{
+	struct parse_ctx p = { cfg, path ? path : "environment", 0, err,
+	                       errlen };
+	int rc = 0;
+
+	if (set_defaults(cfg, path ? path : "(environment)") != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (path != NULL)
+		rc = load_file(&p, path);
+	p.line = 0;
+	if (rc == 0)
+		rc = apply_env(&p);
+	p.file = path ? path : "environment (no config file)";
+	if (rc == 0)
+		rc = finish(&p);
+	return rc;
+}
+
+void config_show_sources(const struct config *cfg, FILE *out)
+{
+	char name[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]); i++) {
+		if (cfg->key_line[i] == 0)
+			continue;
+		env_name(name, sizeof(name), KEYS[i].name);
+		if (cfg->key_line[i] < 0)
+			fprintf(out, "outbox: config: %s from the environment (%s)\n",
+			        KEYS[i].name, name);
+		else
+			fprintf(out, "outbox: config: %s from %s line %d\n",
+			        KEYS[i].name, cfg->path, cfg->key_line[i]);
+	}
 }
 
 int config_password(const struct config *cfg, char **out,
@@ -559,6 +741,10 @@ int config_password(const struct config *cfg, char **out,
 		}
 		return 0;
 	}
+	if (cfg->password_command != NULL)
+		return secret_command("password-command", cfg->password_command,
+		                      cfg->timeout, cfg->privileged, out, err,
+		                      errlen);
 	if (cfg->password_file == NULL)
 		return 0;
 	fd = open(cfg->password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -635,5 +821,11 @@ void config_free(struct config *cfg)
 	free(cfg->log);
 	free(cfg->aliases);
 	free(cfg->allow_from);
+	free(cfg->password_command);
+	free(cfg->token_command);
+	free(cfg->oauth_token_url);
+	free(cfg->oauth_client_id);
+	free(cfg->oauth_client_secret_file);
+	free(cfg->oauth_refresh_token_file);
 	memset(cfg, 0, sizeof(*cfg));
 }

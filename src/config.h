@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -18,6 +19,7 @@
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/outbox.conf"
 #define CONFIG_MAX_SMARTHOSTS 8
 #define CONFIG_LINE_MAX 4096
+#define CONFIG_MAX_KEYS 40
 
 enum tls_mode {
 	TLS_STARTTLS = 0, /* STARTTLS required (default) */
@@ -60,6 +62,15 @@ struct config {
 	enum from_rewrite from_rewrite;
 	char *allow_from;           /* NULL = anyone may use -f; "none"; or
 	                               a list of login names */
+	char *password_command;
+	char *token_command;        /* OAuth2 access token per connection */
+	char *oauth_token_url;      /* OAuth2 refresh flow (RFC 6749 6) */
+	char *oauth_client_id;
+	char *oauth_client_secret_file;
+	char *oauth_refresh_token_file;
+	bool privileged;            /* set by main: setgid/setuid caller */
+	int key_line[CONFIG_MAX_KEYS]; /* where each key was set: line, 0 =
+	                                  default, -1 = environment */
 	long queue_lifetime;        /* seconds before a queued message bounces */
 	long retry_min, retry_max;  /* backoff between queue attempts */
 };
@@ -76,8 +87,25 @@ struct config {
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 
 /*
- * The password to authenticate with: the "password" value, or the first
- * line of "password-file" (which must not be readable by other users).
+ * Like config_load, then every key may be overridden from the environment
+ * as OUTBOX_ + the key in upper case with '-' as '_' (OUTBOX_SMARTHOST,
+ * OUTBOX_PASSWORD_FILE...); the environment wins key by key, and
+ * OUTBOX_SMARTHOST may list several hosts separated by blanks or commas.
+ * path NULL: the environment alone is the config.
+ */
+int config_load_env(const char *path, struct config *cfg, char *err,
+                    size_t errlen);
+
+/* True when some OUTBOX_* configuration variable is set. */
+bool config_env_present(void);
+
+/* Print, one line each, where every key that is set came from. */
+void config_show_sources(const struct config *cfg, FILE *out);
+
+/*
+ * The password to authenticate with: the "password" value, the first
+ * line of "password-file" (which must not be readable by other users), or
+ * the first line printed by "password-command".
  * Returns 0 and sets *out to a malloc'd string (caller wipes and frees;
  * NULL when no password is configured), or -1 with a reason in err.
  */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "oauth.h"
 #include "util.h"
 
 struct deliver_ctx {
@@ -43,37 +44,56 @@ static enum ob_status prepare(struct deliver_ctx *ctx,
 		return OB_SOFTWARE;
 	}
 	curl_ready = true;
-	if (config_password(ctx->cfg, &ctx->password, rep->reason,
+	if (!oauth_enabled(ctx->cfg) &&
+	    config_password(ctx->cfg, &ctx->password, rep->reason,
 	                    sizeof(rep->reason)) != 0)
 		return OB_CONFIG;
 	ctx->ready = true;
 	return OB_OK;
 }
 
+/* The client for smarthost i; a new connection gets a fresh OAuth2
+ * token (force_refresh: not the cached one). NULL with rep->reason. */
 static struct smtp_client *client(struct deliver_ctx *ctx, size_t i,
+                                  bool force_refresh,
                                   struct deliver_report *rep)
 {
-	if (ctx->client[i] == NULL)
-		ctx->client[i] = smtp_open(ctx->cfg, i, ctx->password,
-		                           ctx->verbose, rep->reason,
-		                           sizeof(rep->reason));
+	char *token = NULL;
+
+	if (ctx->client[i] != NULL)
+		return ctx->client[i];
+	if (oauth_enabled(ctx->cfg) &&
+	    oauth_token(ctx->cfg, force_refresh, &token, rep->reason,
+	                sizeof(rep->reason)) != 0)
+		return NULL;
+	ctx->client[i] = smtp_open(ctx->cfg, i, token ? token : ctx->password,
+	                           ctx->verbose, rep->reason,
+	                           sizeof(rep->reason));
+	if (token != NULL) {
+		secure_zero(token, strlen(token));
+		free(token);
+	}
 	return ctx->client[i];
 }
 
 /* Try one smarthost for the recipients still in RCPT_TEMP. */
 static enum ob_status attempt(struct deliver_ctx *ctx, size_t host,
-                              const char *sender, int fd, off_t size,
-                              struct deliver_report *rep, bool *refused)
+                              bool fresh_token, const char *sender, int fd,
+                              off_t size, struct deliver_report *rep,
+                              bool *refused)
 {
-	struct smtp_client *c = client(ctx, host, rep);
+	struct smtp_client *c = client(ctx, host, fresh_token, rep);
 	struct smtp_result res;
 	char **todo;
 	size_t *map;
 	size_t i, n = 0;
 	enum ob_status st;
 
-	if (c == NULL)
-		return OB_SOFTWARE;
+	if (c == NULL) {
+		snprintf(rep->where, sizeof(rep->where), "%s:%d",
+		         ctx->cfg->hosts[host].host, ctx->cfg->hosts[host].port);
+		return OB_TEMPFAIL;     /* no token (or no memory): try later */
+	}
 	todo = calloc(rep->nrcpt, sizeof(*todo));
 	map = calloc(rep->nrcpt, sizeof(*map));
 	if (todo == NULL || map == NULL) {
@@ -168,7 +188,13 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
 	if (st != OB_OK)
 		return rep->status = st;
 	for (h = 0; h < ctx->cfg->nhosts; h++) {
-		st = attempt(ctx, h, sender, fd, size, rep, &refused);
+		st = attempt(ctx, h, false, sender, fd, size, rep, &refused);
+		if (st == OB_NOPERM && oauth_enabled(ctx->cfg)) {
+			/* the token may have been revoked or expired early */
+			smtp_close(ctx->client[h]);
+			ctx->client[h] = NULL;
+			st = attempt(ctx, h, true, sender, fd, size, rep, &refused);
+		}
 		if (st == OB_SOFTWARE || st == OB_IOERR)
 			return rep->status = st;
 		/* the next smarthost gets what is still temporary here */

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <curl/curl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,42 @@ static int send_mode(const struct config *cfg, const struct options *opt)
 	return exit_code(submit(cfg, STDIN_FILENO, &s));
 }
 
+/*
+ * The config: -C FILE or the default file, overridden key by key from
+ * OUTBOX_* variables; the environment alone when there is no default file.
+ * With privileges for another user (the setgid install), -C is refused to
+ * ordinary callers and the environment is ignored.
+ */
+static int load_config(const struct options *opt, struct config *cfg)
+{
+	bool privileged = getuid() != geteuid() || getgid() != getegid();
+	const char *path = opt->config ? opt->config : CONFIG_DEFAULT_PATH;
+	char err[1024];
+	int rc;
+
+	if (opt->config != NULL && privileged && getuid() != 0) {
+		complain(OB_USAGE, "-C is refused when outbox runs with "
+		         "privileges for another user");
+		return -1;
+	}
+	if (privileged)
+		rc = config_load(path, cfg, err, sizeof(err));
+	else if (opt->config == NULL && access(path, F_OK) != 0 &&
+	         config_env_present())
+		rc = config_load_env(NULL, cfg, err, sizeof(err));
+	else
+		rc = config_load_env(path, cfg, err, sizeof(err));
+	if (rc != 0) {
+		config_free(cfg);
+		complain(OB_CONFIG, err);
+		return -1;
+	}
+	cfg->privileged = privileged;
+	if (opt->verbose)
+		config_show_sources(cfg, stderr);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options opt;
@@ -160,6 +197,10 @@ int main(int argc, char **argv)
 	char err[1024];
 	int rc;
 
+#ifndef OUTBOX_SANITIZE   /* LeakSanitizer needs a dumpable process */
+	/* outbox holds secrets: no core dumps, no ptrace by the same user */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
 	if (cli_parse(argc, argv, &opt, err, sizeof(err)) != 0) {
 		fprintf(stderr, "outbox: %s (see outbox --help)\n", err);
 		return EX_USAGE;
@@ -174,15 +215,8 @@ int main(int argc, char **argv)
 	default:
 		break;
 	}
-	if (opt.config != NULL && getuid() != 0 &&
-	    (getegid() != getgid() || geteuid() != getuid()))
-		return complain(OB_USAGE, "-C is refused when outbox runs with "
-		                "privileges for another user");
-	if (config_load(opt.config ? opt.config : CONFIG_DEFAULT_PATH, &cfg,
-	                err, sizeof(err)) != 0) {
-		config_free(&cfg);
-		return complain(OB_CONFIG, err);
-	}
+	if (load_config(&opt, &cfg) != 0)
+		return EX_CONFIG;
 	log_open(cfg.log);
 	if (opt.mode == MODE_VERIFY)
 		rc = verify(&cfg, &opt);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "envelope.h"
+#include "oauth.h"
 #include "util.h"
 
 enum phase {
@@ -316,7 +317,10 @@ static CURLcode set_auth(struct smtp_client *c)
 		return CURLE_OK;
 	c->need_auth = true;
 	rc |= curl_easy_setopt(c->curl, CURLOPT_USERNAME, cfg->user);
-	if (c->password != NULL)
+	if (c->password != NULL && oauth_enabled(cfg))
+		rc |= curl_easy_setopt(c->curl, CURLOPT_XOAUTH2_BEARER,
+		                       c->password);
+	else if (c->password != NULL)
 		rc |= curl_easy_setopt(c->curl, CURLOPT_PASSWORD, c->password);
 	if (cfg->auth != NULL) {
 		snprintf(opts, sizeof(opts), "AUTH=%s", cfg->auth);
