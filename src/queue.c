@@ -411,20 +411,70 @@ int queue_load_env(struct queue *q, const char *id, struct queue_entry *e)
 
 /* ---- housekeeping ---- */
 
-/* Remove dirfd/name when no process holds its lock and it is stale. */
-static void remove_if_abandoned(int dirfd, const char *name)
+/*
+ * Is dirfd/name left over by a dead process: it exists, nobody holds its
+ * lock, and it has not changed for STALE_SECS? When true, *lockfd keeps
+ * the lock (close it after removing the file); else *lockfd is -1.
+ */
+static bool abandoned(int dirfd, const char *name, int *lockfd)
 {
 	struct stat st;
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
+	*lockfd = -1;
 	if (fd < 0)
-		return;
+		return false;
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
 	    time(NULL) - st.st_mtime >= STALE_SECS) {
-		unlinkat(dirfd, name, 0);
-		log_event(LOG_INFO, "%.16s: removed abandoned file %s", name, name);
+		*lockfd = fd;
+		return true;
 	}
 	close(fd);
+	return false;
+}
+
+static void unlink_logged(int dirfd, const char *name, const char *where)
+{
+	if (unlinkat(dirfd, name, 0) == 0)
+		log_event(LOG_INFO, "%.16s: removed abandoned %s%s", name, where,
+		          name);
+}
+
+/* tmp/ID.data of a dead writer, with its tmp/ID.env if any. */
+static void clean_tmp_data(struct queue *q, const char *id)
+{
+	char data[64], env[64];
+	int lock;
+
+	queue_name(data, sizeof(data), id, "data");
+	queue_name(env, sizeof(env), id, "env");
+	if (!abandoned(q->tmpfd, data, &lock))
+		return;
+	unlink_logged(q->tmpfd, env, "tmp/");
+	unlink_logged(q->tmpfd, data, "tmp/");
+	close(lock);
+}
+
+/* tmp/ID.env without tmp/ID.data: a commit cut between its renames (or an
+ * envelope update) whose process is gone: nobody holds msg/ID.data. */
+static void clean_tmp_env(struct queue *q, const char *id)
+{
+	char data[64], env[64];
+	struct stat st;
+	int lock = -1;
+
+	queue_name(data, sizeof(data), id, "data");
+	queue_name(env, sizeof(env), id, "env");
+	if (faccessat(q->tmpfd, data, F_OK, 0) == 0)
+		return;                 /* clean_tmp_data's business */
+	if (faccessat(q->msgfd, data, F_OK, 0) == 0 &&
+	    !abandoned(q->msgfd, data, &lock))
+		return;
+	if (fstatat(q->tmpfd, env, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    time(NULL) - st.st_mtime >= STALE_SECS)
+		unlink_logged(q->tmpfd, env, "tmp/");
+	if (lock >= 0)
+		close(lock);
 }
 
 void queue_clean_abandoned(struct queue *q)
@@ -432,20 +482,16 @@ void queue_clean_abandoned(struct queue *q)
 	struct addr_list ids = { 0 };
 	char name[64];
 	size_t i;
+	int lock;
 
 	if (queue_list_ids(q->tmpfd, "data", &ids) == 0) {
-		for (i = 0; i < ids.count; i++) {
-			queue_name(name, sizeof(name), ids.addrs[i], "data");
-			remove_if_abandoned(q->tmpfd, name);
-			queue_name(name, sizeof(name), ids.addrs[i], "env");
-			if (faccessat(q->tmpfd, name, F_OK, 0) == 0) {
-				queue_name(name, sizeof(name), ids.addrs[i], "data");
-				if (faccessat(q->tmpfd, name, F_OK, 0) != 0) {
-					queue_name(name, sizeof(name), ids.addrs[i], "env");
-					unlinkat(q->tmpfd, name, 0);
-				}
-			}
-		}
+		for (i = 0; i < ids.count; i++)
+			clean_tmp_data(q, ids.addrs[i]);
+	}
+	addr_list_free(&ids);
+	if (queue_list_ids(q->tmpfd, "env", &ids) == 0) {
+		for (i = 0; i < ids.count; i++)
+			clean_tmp_env(q, ids.addrs[i]);
 	}
 	addr_list_free(&ids);
 	if (queue_list_ids(q->msgfd, "data", &ids) == 0) {
@@ -454,7 +500,10 @@ void queue_clean_abandoned(struct queue *q)
 			if (faccessat(q->msgfd, name, F_OK, 0) == 0)
 				continue;
 			queue_name(name, sizeof(name), ids.addrs[i], "data");
-			remove_if_abandoned(q->msgfd, name);
+			if (abandoned(q->msgfd, name, &lock)) {
+				unlink_logged(q->msgfd, name, "msg/");
+				close(lock);
+			}
 		}
 	}
 	addr_list_free(&ids);
