@@ -52,12 +52,19 @@ size_t aliases_skipped(const struct aliases *a)
 	return a ? a->skipped : 0;
 }
 
+/* The entry for name; a quoted local part ("cron users") matches the
+ * entry written "cron users": ... */
 static struct entry *find(const struct aliases *a, const char *name)
 {
-	size_t i;
+	size_t i, n = strlen(name);
 
+	if (n >= 2 && name[0] == '"' && name[n - 1] == '"') {
+		name++;
+		n -= 2;
+	}
 	for (i = 0; i < a->n; i++) {
-		if (strcasecmp(a->e[i].name, name) == 0)
+		if (strlen(a->e[i].name) == n &&
+		    strncasecmp(a->e[i].name, name, n) == 0)
 			return &a->e[i];
 	}
 	return NULL;
@@ -108,20 +115,32 @@ fail:
 static int add_entry(struct aliases *a, const char *s, size_t len,
                      char *err, size_t errlen)
 {
-	const char *colon = memchr(s, ':', len);
+	const char *name = s, *colon, *q;
 	size_t nlen;
 	struct entry *e;
 	void *grown;
 
+	/* aliases(5): a name with blanks or specials is double-quoted */
+	q = s[0] == '"' ? memchr(s + 1, '"', len - 1) : NULL;
+	if (q != NULL) {
+		name = s + 1;
+		nlen = (size_t)(q - name);
+		colon = q + 1 + strspn(q + 1, " \t");
+		if (colon >= s + len || *colon != ':')
+			colon = NULL;
+	} else {
+		colon = memchr(s, ':', len);
+		nlen = colon ? (size_t)(colon - s) : 0;
+		while (nlen > 0 && (s[nlen - 1] == ' ' || s[nlen - 1] == '\t'))
+			nlen--;
+		if (memchr(s, ' ', nlen) != NULL || memchr(s, '"', nlen) != NULL)
+			nlen = 0;
+	}
 	if (colon == NULL)
 		return snprintf(err, errlen, "expected \"name: address\""), -1;
-	nlen = (size_t)(colon - s);
-	while (nlen > 0 && (s[nlen - 1] == ' ' || s[nlen - 1] == '\t'))
-		nlen--;
-	if (nlen == 0 || nlen > NAME_MAX_LEN ||
-	    memchr(s, ' ', nlen) != NULL || memchr(s, '@', nlen) != NULL)
+	if (nlen == 0 || nlen > NAME_MAX_LEN || memchr(name, '@', nlen) != NULL)
 		return snprintf(err, errlen, "bad alias name"), -1;
-	if (nlen == 1 && s[0] == '*') {
+	if (nlen == 1 && name[0] == '*' && q == NULL) {
 		a->has_catchall = true;
 		return add_targets(a, &a->catchall, colon + 1,
 		                   (size_t)(s + len - colon - 1), err, errlen);
@@ -139,7 +158,7 @@ static int add_entry(struct aliases *a, const char *s, size_t len,
 	}
 	e = &a->e[a->n];
 	memset(e, 0, sizeof(*e));
-	e->name = str_ndup(s, nlen);
+	e->name = str_ndup(name, nlen);
 	if (e->name == NULL)
 		return snprintf(err, errlen, "out of memory"), -1;
 	a->n++;

@@ -217,6 +217,11 @@ static int read_data(struct session *s, int fd)
 		n = s->len - s->pos;
 		if (n == 0)
 			return -1;
+		if (at_start && p[0] == '.' && !s->eof &&
+		    (n < 2 || (n < 3 && p[1] == '\r'))) {
+			fill(s);            /* the line end decides what it is */
+			continue;
+		}
 		if (at_start && p[0] == '.') {
 			if ((n >= 2 && p[1] == '\n') ||
 			    (n >= 3 && p[1] == '\r' && p[2] == '\n')) {
