@@ -123,6 +123,17 @@ static int parse_long_opt(struct cursor *c, struct options *opt,
 		opt->mode = MODE_VERSION;
 	} else if (strcmp(name, "help") == 0) {
 		opt->mode = MODE_HELP;
+	} else if (strcmp(name, "check") == 0) {
+		opt->mode = MODE_CHECK;
+	} else if (strcmp(name, "init") == 0 || strcmp(name, "user") == 0) {
+		if (c->i + 1 >= c->argc)
+			return fail(c, "option needs an argument: --", name);
+		if (name[0] == 'i') {
+			opt->mode = MODE_INIT;
+			opt->init_host = c->argv[++c->i];
+		} else {
+			opt->init_user = c->argv[++c->i];
+		}
 	} else if (strcmp(name, "json") == 0) {
 		opt->json = true;
 	} else if (strcmp(name, "force") == 0) {

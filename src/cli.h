@@ -16,6 +16,8 @@ enum cli_mode {
 	MODE_NEWALIASES,  /* -bi, newaliases: nothing to do */
 	MODE_VERIFY,      /* -bv: print the recipients, send nothing */
 	MODE_QUEUE_RUN,   /* -q, -qINTERVAL */
+	MODE_CHECK,       /* --check: try the smarthosts, send nothing */
+	MODE_INIT,        /* --init HOST: write a config */
 	MODE_VERSION,     /* --version */
 	MODE_HELP         /* --help */
 };
@@ -40,6 +42,8 @@ struct options {
 	const char *queue_interval; /* the INTERVAL of -qINTERVAL, or NULL */
 	const char *queue_id;   /* -qI ID */
 	const char *remove_id;  /* --remove ID */
+	const char *init_host;  /* --init HOST[:PORT] */
+	const char *init_user;  /* --user U (with --init) */
 	char **rcpts;           /* recipient arguments (points into argv) */
 	size_t nrcpts;
 	const char *progname;   /* basename of argv[0] */

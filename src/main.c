@@ -14,6 +14,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "cli.h"
 #include "config.h"
 #include "envelope.h"
@@ -220,6 +221,8 @@ int main(int argc, char **argv)
 	log_open(cfg.log);
 	if (opt.mode == MODE_VERIFY)
 		rc = verify(&cfg, &opt);
+	else if (opt.mode == MODE_CHECK)
+		rc = exit_code(check_run(&cfg, stdout));
 	else if (opt.mode == MODE_SMTP)
 		rc = smtpd_run(&cfg, STDIN_FILENO, STDOUT_FILENO, opt.verbose);
 	else if (opt.mode == MODE_LIST || opt.mode == MODE_QUEUE_RUN ||

@@ -47,6 +47,11 @@ struct dialogue {
 	int data_code;          /* reply to DATA (non-354) or after the dot */
 	char data_text[300];
 	bool in_sasl;           /* between AUTH and its final reply */
+	bool ehlo_first;        /* the next EHLO reply line is the greeting */
+	char caps[1024];        /* the last EHLO reply's extensions */
+	char tls[160];          /* "TLS1.3 / ECDHE_RSA_AES_256_GCM_SHA384" */
+	int auth_code;          /* the final reply to AUTH */
+	char auth_text[256];
 	bool abort_noauth;      /* MAIL was about to go out without AUTH */
 	bool read_failed;
 	int read_errno;
@@ -120,8 +125,11 @@ static void on_command(struct smtp_client *c, const char *l, size_t n)
 	} else {
 		show(c, "->", l, n);
 	}
-	if (ph == PH_EHLO)
+	if (ph == PH_EHLO) {
 		c->authed = false;
+		d->caps[0] = '\0';
+		d->ehlo_first = true;
+	}
 	if (ph == PH_AUTH)
 		d->in_sasl = true;
 	if (ph == PH_MAIL && c->need_auth && !c->authed)
@@ -157,8 +165,11 @@ static void reply_done(struct smtp_client *c)
 	d->last_code = d->code;
 	d->last_phase = d->phase;
 	str_copy(d->last_text, sizeof(d->last_text), d->text);
-	if (d->phase == PH_AUTH && d->code != 334)
+	if (d->phase == PH_AUTH && d->code != 334) {
 		d->in_sasl = false;
+		d->auth_code = d->code;
+		str_copy(d->auth_text, sizeof(d->auth_text), d->text);
+	}
 	if (d->phase == PH_AUTH && d->code / 100 == 2)
 		c->authed = true;
 	if (d->phase == PH_RCPT && d->nsent_rcpt > 0 &&
@@ -194,6 +205,14 @@ static void on_reply_line(struct smtp_client *c, const char *l, size_t n)
 	else if (n > 4)
 		append_text(d->text, sizeof(d->text), l + 4, n - 4);
 	d->code = code;
+	if (d->phase == PH_EHLO && code == 250 && !d->ehlo_first && n > 4) {
+		size_t len = strlen(d->caps);
+
+		snprintf(d->caps + len, sizeof(d->caps) - len, "%s%.*s",
+		         len ? ", " : "", (int)(n - 4), l + 4);
+	}
+	if (d->phase == PH_EHLO)
+		d->ehlo_first = false;
 	if (n == 3 || l[3] == ' ')
 		reply_done(c);
 }
@@ -219,7 +238,12 @@ static void each_line(struct smtp_client *c, const char *data, size_t size,
 
 static void show_text(struct smtp_client *c, const char *l, size_t n)
 {
+	static const char using[] = "SSL connection using ";
+
 	show(c, "*", l, n);
+	if (n > sizeof(using) - 1 && memcmp(l, using, sizeof(using) - 1) == 0)
+		snprintf(c->d.tls, sizeof(c->d.tls), "%.*s",
+		         (int)(n - sizeof(using) + 1), l + sizeof(using) - 1);
 }
 
 static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size,
@@ -592,6 +616,95 @@ enum ob_status smtp_send(struct smtp_client *c, const char *sender,
 	c->nrcpt = 0;
 	c->fd = -1;
 	return res->status;
+}
+
+/* ---- probing (outbox --check) ---- */
+
+static void cert_field(struct curl_slist *l, const char *name, char *out,
+                       size_t n)
+{
+	size_t k = strlen(name);
+
+	for (; l != NULL; l = l->next) {
+		if (strncmp(l->data, name, k) == 0 && l->data[k] == ':') {
+			str_copy(out, n, l->data + k + 1);
+			return;
+		}
+	}
+}
+
+static void probe_cert(struct smtp_client *c, struct smtp_probe *p)
+{
+	struct curl_certinfo *ci = NULL;
+
+	if (curl_easy_getinfo(c->curl, CURLINFO_CERTINFO, &ci) != CURLE_OK ||
+	    ci == NULL || ci->num_of_certs < 1)
+		return;
+	p->have_cert = true;
+	cert_field(ci->certinfo[0], "Subject", p->subject, sizeof(p->subject));
+	cert_field(ci->certinfo[0], "Issuer", p->issuer, sizeof(p->issuer));
+	cert_field(ci->certinfo[0], "Start Date", p->start, sizeof(p->start));
+	cert_field(ci->certinfo[0], "Expire Date", p->expire,
+	           sizeof(p->expire));
+}
+
+/* Which step failed, from libcurl's result and where the dialogue was. */
+static const char *failed_step(const struct dialogue *d, CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST: return "DNS lookup";
+	case CURLE_COULDNT_CONNECT: return "connect";
+	case CURLE_USE_SSL_FAILED: return "STARTTLS";
+	case CURLE_PEER_FAILED_VERIFICATION: return "certificate";
+	case CURLE_SSL_CONNECT_ERROR: return "TLS handshake";
+	case CURLE_LOGIN_DENIED: return "AUTH";
+	default: break;
+	}
+	switch (d->phase) {
+	case PH_CONNECT: return "greeting";
+	case PH_EHLO: return "EHLO";
+	case PH_STARTTLS: return "STARTTLS";
+	case PH_AUTH: return "AUTH";
+	default: return "session";
+	}
+}
+
+int smtp_probe(struct smtp_client *c, bool verify, struct smtp_probe *p)
+{
+	long v = verify ? 1L : 0L;
+	char *ip = NULL;
+	long port = 0;
+	CURLcode rc;
+
+	memset(p, 0, sizeof(*p));
+	memset(&c->d, 0, sizeof(c->d));
+	c->errbuf[0] = '\0';
+	curl_easy_setopt(c->curl, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_CERTINFO, 1L);
+	if (c->host->tls != TLS_OFF) {
+		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, v);
+		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, v * 2);
+	}
+	rc = curl_easy_perform(c->curl);
+	if (curl_easy_getinfo(c->curl, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
+	    ip != NULL)
+		str_copy(p->address, sizeof(p->address), ip);
+	curl_easy_getinfo(c->curl, CURLINFO_PRIMARY_PORT, &port);
+	p->port = port;
+	probe_cert(c, p);
+	str_copy(p->tls, sizeof(p->tls), c->d.tls);
+	str_copy(p->caps, sizeof(p->caps), c->d.caps);
+	p->auth_code = c->d.auth_code;
+	str_copy(p->auth_text, sizeof(p->auth_text), c->d.auth_text);
+	p->authed = c->authed;
+	p->ok = rc == CURLE_OK;
+	if (!p->ok) {
+		str_copy(p->step, sizeof(p->step), failed_step(&c->d, rc));
+		str_copy(p->error, sizeof(p->error),
+		         c->d.last_code >= 400 ? c->d.last_text :
+		         c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+	}
+	return p->ok ? 0 : -1;
 }
 
 void smtp_close(struct smtp_client *c)

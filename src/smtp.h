@@ -66,6 +66,30 @@ enum ob_status smtp_send(struct smtp_client *c, const char *sender,
                          char *const *rcpts, size_t nrcpt, int fd,
                          off_t size, struct smtp_result *res);
 
+/* What outbox --check learns from one connection. */
+struct smtp_probe {
+	bool ok;                /* connected, TLS and AUTH (if any) went through */
+	char step[32];          /* else: the step that failed ... */
+	char error[320];        /* ... and why */
+	char address[64];       /* the address reached */
+	long port;
+	char tls[160];          /* protocol / cipher, "" without TLS */
+	bool have_cert;
+	char subject[256], issuer[256], start[64], expire[64];
+	char caps[1024];        /* EHLO extensions, ", "-separated */
+	int auth_code;          /* reply to AUTH, 0 when not tried */
+	char auth_text[256];
+	bool authed;
+};
+
+/*
+ * Connect, greet, STARTTLS and AUTH as a delivery would, then stop:
+ * no MAIL is sent. verify false: do not check the certificate (to show
+ * an untrusted one). Fills p; returns 0 when every step went through.
+ * A client is good for one probe.
+ */
+int smtp_probe(struct smtp_client *c, bool verify, struct smtp_probe *p);
+
 /* Close the connection (QUIT) and free the client. NULL is fine. */
 void smtp_close(struct smtp_client *c);
 
