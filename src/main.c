@@ -17,6 +17,7 @@
 #include "check.h"
 #include "cli.h"
 #include "config.h"
+#include "init.h"
 #include "envelope.h"
 #include "log.h"
 #include "smtpd.h"
@@ -213,6 +214,15 @@ int main(int argc, char **argv)
 		return usage();
 	case MODE_NEWALIASES:
 		return EX_OK;       /* no alias database to rebuild */
+	case MODE_INIT:
+		rc = exit_code(init_write(opt.config ? opt.config
+		                                     : CONFIG_DEFAULT_PATH,
+		                          opt.init_host, opt.init_user,
+		                          opt.queue_force));
+		if (rc != EX_OK)
+			return rc;
+		opt.mode = MODE_CHECK;  /* then check what was written */
+		break;
 	default:
 		break;
 	}
