@@ -295,6 +295,11 @@ static bool valid_id(const char *s, size_t n)
 	return true;
 }
 
+bool queue_valid_id(const char *id)
+{
+	return valid_id(id, strlen(id));
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);

@@ -14,6 +14,8 @@ struct queue {
 	int tmpfd, msgfd, failfd;
 };
 
+/* Is id a queue ID (16 upper-case hex digits)? */
+bool queue_valid_id(const char *id);
 /* "ID.ext" into buf. */
 void queue_name(char *buf, size_t n, const char *id, const char *ext);
 /* IDs of the ID.ext files in dirfd, sorted oldest first. 0 or -1. */

@@ -213,6 +213,15 @@ int queue_run(struct queue *q, const struct config *cfg,
 	memset(st, 0, sizeof(*st));
 	queue_clean_abandoned(q);
 	if (o->only_id != NULL) {
+		char name[64];
+
+		queue_name(name, sizeof(name), o->only_id, "env");
+		if (!queue_valid_id(o->only_id) ||
+		    faccessat(q->msgfd, name, F_OK, 0) != 0) {
+			snprintf(err, errlen, "%s: no such message in the queue",
+			         o->only_id);
+			return -1;
+		}
 		process(&r, o->only_id, true);
 	} else {
 		if (queue_list_ids(q->msgfd, "env", &ids) != 0) {
