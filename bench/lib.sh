@@ -37,10 +37,10 @@ bench_deps() {
 bench_cleanup() {
 	local pid
 	for pid in $SERVER_PIDS; do
-		kill "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null || true
 	done
 	for pid in $SERVER_PIDS; do
-		wait "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null || true
 	done
 	SERVER_PIDS=""
 	if [ -n "${T:-}" ] && [ -d "$T" ]; then

@@ -149,14 +149,26 @@ int envelope_sender(const struct config *cfg, const char *arg, char **out,
                     char *err, size_t errlen)
 {
 	const char *src = arg ? arg : cfg->from ? cfg->from : login_name();
-	char *parsed = NULL;
+	char *parsed = NULL, *q;
 	char why[200];
-	int rc = 0;
+	bool allowed = true;
 
 	*out = NULL;
 	if (addr_parse_one(src, &parsed, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "bad sender address: %s", why);
 		return -1;
+	}
+	if (arg != NULL) {
+		/* judged as given, before any rewriting */
+		q = parsed[0] ? qualify(parsed, envelope_domain(cfg)) : NULL;
+		allowed = sender_allowed(cfg, parsed, q ? q : "");
+		free(q);
+	}
+	if (!allowed) {
+		snprintf(err, errlen, "user %s may not set the sender "
+		         "(allow-from)", login_name());
+		free(parsed);
+		return -2;
 	}
 	if (rewrite_wanted(cfg, parsed) && strcmp(src, cfg->from) != 0) {
 		free(parsed);
@@ -166,18 +178,12 @@ int envelope_sender(const struct config *cfg, const char *arg, char **out,
 		}
 	}
 	*out = parsed[0] ? qualify(parsed, envelope_domain(cfg)) : strdup("");
+	free(parsed);
 	if (*out == NULL) {
 		snprintf(err, errlen, "out of memory");
-		rc = -1;
-	} else if (arg != NULL && !sender_allowed(cfg, parsed, *out)) {
-		snprintf(err, errlen, "user %s may not set the sender "
-		         "(allow-from)", login_name());
-		free(*out);
-		*out = NULL;
-		rc = -2;
+		return -1;
 	}
-	free(parsed);
-	return rc;
+	return 0;
 }
 
 static bool listed(const struct addr_list *l, const char *a)

@@ -538,6 +538,48 @@ void queue_remove_msg(struct queue *q, const char *id)
 	fsync(q->msgfd);
 }
 
+int queue_add_bounce(struct queue *q, const struct config *cfg,
+                     const char *orig_id, const char *sender, time_t arrival,
+                     int datafd, const struct bounce_rcpt *rcpts, size_t n,
+                     bool expired, char id[QUEUE_ID_LEN + 1])
+{
+	struct bounce_info b = { 0 };
+	struct addr_list to = { 0 };
+	char err[300];
+	int fd, rc = -1;
+
+	if (sender[0] == '\0') {
+		log_event(LOG_WARNING, "%s: undeliverable; no bounce for the "
+		          "null sender", orig_id);
+		return -1;
+	}
+	b.sender = sender;
+	b.domain = envelope_domain(cfg);
+	b.host = cfg->helo ? cfg->helo : envelope_domain(cfg);
+	b.id = orig_id;
+	b.arrival = arrival;
+	b.expired = expired;
+	b.rcpts = rcpts;
+	b.nrcpts = n;
+	fd = queue_spool(q, id, err, sizeof(err));
+	if (fd >= 0 && bounce_write(fd, datafd, &b) == 0 &&
+	    addr_list_add(&to, sender) == 0 &&
+	    queue_commit(q, id, fd, "", &to, 0, 0, "", err, sizeof(err)) == 0) {
+		log_event(LOG_INFO, "%s: sender non-delivery notification: %s",
+		          orig_id, id);
+		rc = 0;
+	} else {
+		log_event(LOG_ERR, "%s: cannot queue the bounce: %s", orig_id,
+		          fd < 0 ? err : strerror(errno));
+		if (fd >= 0)
+			queue_discard(q, id);
+	}
+	if (fd >= 0)
+		close(fd);
+	addr_list_free(&to);
+	return rc;
+}
+
 int queue_remove(struct queue *q, const char *id, char *err, size_t errlen)
 {
 	char name[64];

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "address.h"
+#include "bounce.h"
 #include "config.h"
 #include "deliver.h"
 #include "status.h"
@@ -100,6 +101,18 @@ bool queue_has_due(struct queue *q);
  */
 int queue_list(struct queue *q, FILE *out, bool json, char *err,
                size_t errlen);
+
+/*
+ * Queue a delivery status notification (RFC 3464) to sender about rcpts
+ * of the message in datafd (orig_id, arrived at arrival; expired: the
+ * queue lifetime ran out, else the server refused them), from the null
+ * sender. No notification goes to the null sender. Its ID goes to id.
+ * Returns 0, or -1 (logged).
+ */
+int queue_add_bounce(struct queue *q, const struct config *cfg,
+                     const char *orig_id, const char *sender, time_t arrival,
+                     int datafd, const struct bounce_rcpt *rcpts, size_t n,
+                     bool expired, char id[QUEUE_ID_LEN + 1]);
 
 /* Delete one message (and its data). 0, or -1 when not found / locked. */
 int queue_remove(struct queue *q, const char *id, char *err, size_t errlen);

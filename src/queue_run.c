@@ -42,41 +42,11 @@ static void queue_bounce(struct run *r, const struct queue_entry *e, int datafd,
                          const struct bounce_rcpt *rcpts, size_t n,
                          bool expired)
 {
-	struct bounce_info b = { 0 };
-	struct addr_list to = { 0 };
-	char id[QUEUE_ID_LEN + 1], err[300];
-	struct stat st;
-	int fd;
+	char id[QUEUE_ID_LEN + 1];
 
-	if (e->sender[0] == '\0') {
-		log_event(LOG_WARNING, "%s: undeliverable; no bounce for the "
-		          "null sender", e->id);
-		return;
-	}
-	b.sender = e->sender;
-	b.domain = envelope_domain(r->cfg);
-	b.host = r->cfg->helo ? r->cfg->helo : envelope_domain(r->cfg);
-	b.id = e->id;
-	b.arrival = e->created;
-	b.expired = expired;
-	b.rcpts = rcpts;
-	b.nrcpts = n;
-	fd = queue_spool(r->q, id, err, sizeof(err));
-	if (fd < 0 || bounce_write(fd, datafd, &b) != 0 || fstat(fd, &st) != 0 ||
-	    addr_list_add(&to, e->sender) != 0 ||
-	    queue_commit(r->q, id, fd, "", &to, 0, 0, "", err, sizeof(err)) != 0) {
-		log_event(LOG_ERR, "%s: cannot queue the bounce: %s", e->id,
-		          fd < 0 ? err : strerror(errno));
-		if (fd >= 0)
-			queue_discard(r->q, id);
-	} else {
-		log_event(LOG_INFO, "%s: sender non-delivery notification: %s",
-		          e->id, id);
+	if (queue_add_bounce(r->q, r->cfg, e->id, e->sender, e->created, datafd,
+	                     rcpts, n, expired, id) == 0)
 		addr_list_add(&r->bounces, id);
-	}
-	if (fd >= 0)
-		close(fd);
-	addr_list_free(&to);
 }
 
 /* Write the updated envelope and put it in place of the old one. */

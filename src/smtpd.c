@@ -425,6 +425,7 @@ static void do_data(struct session *s)
 	sub.nrcpt_args = s->rcpts.count;
 	sub.ignore_dots = true;
 	sub.verbose = s->verbose;
+	sub.notify_refused = true;
 	st = submit(s->cfg, fd, &sub);
 	close(fd);
 	answer(s, st, &sub);

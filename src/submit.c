@@ -106,6 +106,55 @@ static enum ob_status commit(struct job *j, const struct addr_list *rcpts,
 	return OB_OK;
 }
 
+/* A DSN to the sender about the recipients refused for good, through the
+ * queue when there is one, else sent at once. */
+static void notify_refused(struct job *j, const struct deliver_report *rep)
+{
+	struct bounce_rcpt *perm = calloc(rep->nrcpt, sizeof(*perm));
+	struct bounce_info b = { 0 };
+	struct deliver_report brep;
+	struct deliver_ctx *ctx;
+	struct addr_list to = { 0 };
+	char id[QUEUE_ID_LEN + 1];
+	size_t i, n = 0;
+	int fd;
+
+	for (i = 0; perm != NULL && i < rep->nrcpt; i++) {
+		if (rep->rcpt[i].state == RCPT_PERM)
+			perm[n++] = (struct bounce_rcpt){ rep->rcpt[i].addr,
+			                                  rep->rcpt[i].text };
+	}
+	if (n == 0 || j->sender[0] == '\0') {
+		free(perm);
+		return;
+	}
+	if (j->q != NULL) {
+		if (queue_add_bounce(j->q, j->cfg, j->s->id, j->sender, time(NULL),
+		                     j->spool, perm, n, false, id) == 0)
+			submit_run_queue_detached(j->cfg, id);
+		free(perm);
+		return;
+	}
+	b = (struct bounce_info){ j->sender, envelope_domain(j->cfg),
+	                          j->cfg->helo ? j->cfg->helo
+	                                       : envelope_domain(j->cfg),
+	                          j->s->id, time(NULL), false, perm, n };
+	fd = tmpfile_anon(NULL);
+	ctx = deliver_new(j->cfg, false);
+	if (fd >= 0 && ctx != NULL && bounce_write(fd, j->spool, &b) == 0 &&
+	    addr_list_add(&to, j->sender) == 0) {
+		deliver_send(ctx, "", &to, fd, lseek(fd, 0, SEEK_END), &brep);
+		for (i = 0; i < brep.nrcpt; i++)
+			deliver_log(j->s->id, &brep.rcpt[i], elapsed(&j->start), 1);
+		deliver_report_free(&brep);
+	}
+	deliver_free(ctx);
+	if (fd >= 0)
+		close(fd);
+	addr_list_free(&to);
+	free(perm);
+}
+
 static enum ob_status deliver_now(struct job *j)
 {
 	struct deliver_report rep;
@@ -131,6 +180,9 @@ static enum ob_status deliver_now(struct job *j)
 		j->s->nok += rep.rcpt[i].state == RCPT_OK;
 		j->s->nrefused += rep.rcpt[i].state == RCPT_PERM;
 	}
+	/* the client will hear 250 for the others: tell the sender by mail */
+	if (refused && j->s->notify_refused && j->s->nok + temp.count > 0)
+		notify_refused(j, &rep);
 	if (temp.count > 0) {
 		snprintf(why, sizeof(why), "%s%s%s", rep.where,
 		         rep.where[0] ? ": " : "", rep.reason);

@@ -28,6 +28,9 @@ struct submission {
 	enum cli_delivery delivery;
 	bool verbose;               /* -v: the SMTP dialogue on stderr */
 	FILE *errors;               /* where refusals are printed, or NULL */
+	bool notify_refused;        /* -bs: when the message went to some
+	                               recipients and others were refused,
+	                               the sender gets a DSN about them */
 	/* out */
 	char id[QUEUE_ID_LEN + 1];  /* queue ID, or "NOQUEUE" */
 	bool queued;                /* the message (or part) is in the queue */

@@ -44,14 +44,20 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing$missing_mta$missing"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+errlog=$(mktemp)
+trap 'rm -f "$errlog"' EXIT
+# apt's chatter (debconf notes included) is shown only when it fails.
+quiet() {
+	"$@" >/dev/null 2>"$errlog" || { cat "$errlog" >&2; return 1; }
+}
+quiet apt-get update -qq
 if [ -n "$missing_mta" ]; then
 	echo "postfix postfix/main_mailer_type select No configuration" |
 	    debconf-set-selections
 	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $missing_mta >/dev/null
+	quiet apt-get install -y -qq --no-install-recommends $missing_mta
 fi
 if [ -n "$missing" ]; then
 	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	quiet apt-get install -y -qq --no-install-recommends $missing
 fi

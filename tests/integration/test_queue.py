@@ -869,6 +869,8 @@ def test_queue_off_server_down_is_75(outbox, closed_port, tmp_path):
     assert r.returncode == EX_TEMPFAIL, describe(r)
     assert b"queue" in r.stderr
     assert "Mail queue is empty" in listing(outbox, config)
+    r = outbox.run(["--remove", "0123456789ABCDEF"], config=config)
+    assert r.returncode == 78, describe(r)
 
 
 def test_symlinked_queue_dir_refused(outbox, closed_port, tmp_path):
@@ -1068,6 +1070,60 @@ def test_q_interval_runs_until_sigterm(outbox, smarthost, tmp_path):
             p.kill()
             p.wait(10)
     assert subjects(sh) == Counter({"for the daemon": 1})
+
+
+def test_sigterm_stops_a_queue_run_between_messages(outbox, smarthost,
+                                                    tmp_path):
+    sh = smarthost()
+    config, qdir = qconfig(outbox, tmp_path, sh)
+    n = 600
+    enqueue_many(outbox, config, n, "term {:03d}")
+    p = subprocess.Popen(outbox.command(["-q"], config),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=outbox.environment())
+    try:
+        wait_until(lambda: len(sh.messages) >= 30 or p.poll() is not None, 30,
+                   step=0.005)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+    assert p.returncode == EX_OK, err.decode("utf-8", "replace")[-2000:]
+    assert sh.wait_idle(10)
+    delivered = subjects(sh)
+    assert all(c == 1 for c in delivered.values()), delivered
+    left = Counter()
+    for qid in queued_ids(qdir):
+        raw = (qdir / "msg" / f"{qid}.data").read_bytes()
+        left[header_values(raw, "Subject")[0].decode()] += 1
+    print(f"SIGTERM: {len(delivered)} delivered, {len(left)} left queued")
+    assert not set(delivered) & set(left), "delivered but still queued"
+    assert delivered + left == Counter({f"term {i:03d}": 1 for i in range(n)})
+    assert len(left) > 0, "the run was not stopped (finished before SIGTERM?)"
+    assert files(qdir / "tmp") == []
+
+
+def test_bounce_to_a_refused_sender_does_not_loop(outbox, smarthost,
+                                                  tmp_path):
+    sh = smarthost()   # bad@example.com -> 550
+    config, qdir = qconfig(outbox, tmp_path, sh)
+    r = outbox.run(["-odq", "-f", "bad@example.com", "bad@example.com"],
+                   message("loop?"), config=config)
+    assert r.returncode == EX_OK, describe(r)
+    (qid,) = queued_ids(qdir)
+    r = outbox.run(["-q"], config=config)
+    assert r.returncode == EX_OK, describe(r)
+    sh.wait_idle()
+    assert sh.messages == []
+    rcpts = [c.arg for c in sh.commands if c.verb == "RCPT"]
+    assert len(rcpts) == 2, rcpts    # the message, then its DSN; no more
+    mails = [c.arg for c in sh.commands if c.verb == "MAIL"]
+    assert mails[1].replace(" ", "").upper().startswith("FROM:<>"), mails
+    failed = files(qdir / "failed")
+    assert len(failed) == 4 and f"{qid}.env" in failed, failed
+    assert files(qdir / "msg") == []
 
 
 def test_bad_queue_interval_is_usage_error(outbox, closed_port, tmp_path):

@@ -1,0 +1,161 @@
+# tests/fuzz/fuzz.mk - libFuzzer targets (included by the Makefile with
+# "-include tests/fuzz/fuzz.mk"; standalone: make -f Makefile -f tests/fuzz/fuzz.mk fuzz).
+#
+#   make fuzz                  build every target into build/fuzz/
+#   make fuzz-smoke            fuzz each target FUZZ_SECONDS (default 60) on a
+#                              copy of its seeds in build/fuzz/corpus/NAME;
+#                              fails if any target crashes (use -j2 to run
+#                              two at a time). Crashes: build/fuzz/artifacts/
+#   make fuzz-regress          run each target once over tests/fuzz/seeds/NAME
+#                              (no fuzzing: a crash once found stays fixed)
+#   make fuzz-crashers         run each target over tests/fuzz/crashers/NAME
+#                              (reproducers of open bugs, not yet in seeds/)
+#   make fuzz-smoke-NAME / fuzz-regress-NAME   one target only
+#
+# Each target is compiled with clang -fsanitize=fuzzer,address,undefined
+# with the src/*.c files it needs (FUZZ_MODS_* below; compiled for fuzzing
+# in build/fuzz/obj, never taken from build/*.o, whose flags differ). Needs clang and its libFuzzer runtime (Debian:
+# clang, libclang-rt-14-dev). Without them fuzz-regress says SKIPPED and
+# succeeds, unless FUZZ_REQUIRED=1.
+
+FUZZ_SAVED_DEFAULT_GOAL := $(.DEFAULT_GOAL)
+
+FUZZ_CC       ?= clang
+FUZZ_CFLAGS   ?= -g -O1 -fno-omit-frame-pointer \
+                 -fsanitize=fuzzer,address,undefined \
+                 -fno-sanitize-recover=undefined
+FUZZ_WARN      = -std=c11 -Wall -Wextra -Werror
+FUZZ_DIR       = build/fuzz
+FUZZ_SECONDS  ?= 60
+FUZZ_TIMEOUT  ?= 10
+FUZZ_RSS_MB   ?= 2048
+FUZZ_REQUIRED ?= 0
+FUZZ_PKG_CFLAGS := $(shell pkg-config --cflags libcurl gnutls 2>/dev/null)
+FUZZ_PKG_LIBS   := $(shell pkg-config --libs libcurl gnutls 2>/dev/null)
+
+FUZZ_TARGETS  := address message config aliases smtpd mime
+
+# Each src/*.c a target needs is compiled once with the fuzzing flags into
+# build/fuzz/obj/ and linked into the targets that need it. fuzz_smtpd
+# needs the whole submission path, so it takes every module but main.c
+# (from an archive, so the linker keeps only what is referenced).
+FUZZ_MODS_address := address
+FUZZ_MODS_message := message address util
+FUZZ_MODS_config  := config secret util
+FUZZ_MODS_aliases := aliases address util
+FUZZ_MODS_mime    := mime util
+FUZZ_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+FUZZ_OBJS := $(FUZZ_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_LIB  := $(FUZZ_DIR)/libsrc.a
+FUZZ_LINK_smtpd = $(FUZZ_LIB)
+$(foreach t,address message config aliases mime,$(eval \
+	FUZZ_LINK_$(t) = $(FUZZ_MODS_$(t):%=$(FUZZ_DIR)/obj/%.o)))
+
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+.PHONY: fuzz fuzz-smoke fuzz-regress fuzz-crashers \
+	$(FUZZ_TARGETS:%=fuzz-smoke-%) $(FUZZ_TARGETS:%=fuzz-regress-%) \
+	$(FUZZ_TARGETS:%=fuzz-crashers-%) fuzz-check-toolchain
+
+fuzz: $(FUZZ_BINS)
+
+$(FUZZ_DIR) $(FUZZ_DIR)/obj:
+	mkdir -p $@
+
+$(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard src/*.h) | $(FUZZ_DIR)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_WARN) -DSYSCONFDIR='"/etc"' \
+		$(FUZZ_PKG_CFLAGS) -c -o $@ $<
+
+$(FUZZ_LIB): $(FUZZ_OBJS)
+	rm -f $@
+	ar rcs $@ $(FUZZ_OBJS)
+
+# Fixed texts of the modules, so fuzz_config/fuzz_aliases can tell them
+# from text echoed out of the input.
+$(FUZZ_DIR)/config_strings.h: src/config.c tests/fuzz/cstrings.py | $(FUZZ_DIR)
+	python3 tests/fuzz/cstrings.py config_strings src/config.c > $@.tmp
+	mv $@.tmp $@
+
+$(FUZZ_DIR)/aliases_strings.h: src/aliases.c src/address.c tests/fuzz/cstrings.py | $(FUZZ_DIR)
+	python3 tests/fuzz/cstrings.py aliases_strings src/aliases.c \
+		src/address.c > $@.tmp
+	mv $@.tmp $@
+
+$(FUZZ_DIR)/fuzz_config: $(FUZZ_DIR)/config_strings.h
+$(FUZZ_DIR)/fuzz_aliases: $(FUZZ_DIR)/aliases_strings.h
+
+define FUZZ_RULES
+$(FUZZ_DIR)/fuzz_$(1): tests/fuzz/fuzz_$(1).c tests/fuzz/fuzz_common.h \
+		$(FUZZ_LINK_$(1)) $(wildcard src/*.h) | $(FUZZ_DIR)
+	$$(FUZZ_CC) $$(FUZZ_CFLAGS) $$(FUZZ_WARN) $$(FUZZ_PKG_CFLAGS) \
+		-Isrc -I$(FUZZ_DIR) -o $$@ tests/fuzz/fuzz_$(1).c \
+		$(FUZZ_LINK_$(1)) $$(FUZZ_PKG_LIBS)
+
+fuzz-smoke-$(1): $(FUZZ_DIR)/fuzz_$(1)
+	@mkdir -p $(FUZZ_DIR)/corpus/$(1) $(FUZZ_DIR)/artifacts/$(1)
+	@if [ -d tests/fuzz/seeds/$(1) ]; then \
+		cp -p tests/fuzz/seeds/$(1)/* $(FUZZ_DIR)/corpus/$(1)/; fi
+	@echo "== fuzz_$(1): $(FUZZ_SECONDS)s, log $(FUZZ_DIR)/fuzz_$(1).log"
+	@$(FUZZ_DIR)/fuzz_$(1) -max_total_time=$(FUZZ_SECONDS) \
+		-timeout=$(FUZZ_TIMEOUT) -rss_limit_mb=$(FUZZ_RSS_MB) \
+		-print_final_stats=1 \
+		$$(if $$(wildcard tests/fuzz/$(1).dict),-dict=tests/fuzz/$(1).dict) \
+		-artifact_prefix=$(FUZZ_DIR)/artifacts/$(1)/ \
+		$(FUZZ_DIR)/corpus/$(1) > $(FUZZ_DIR)/fuzz_$(1).log 2>&1; \
+	rc=$$$$?; grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' \
+		$(FUZZ_DIR)/fuzz_$(1).log | tail -2; \
+	if [ $$$$rc -ne 0 ]; then tail -60 $(FUZZ_DIR)/fuzz_$(1).log; \
+		echo "fuzz_$(1): FAILED (exit $$$$rc; input in" \
+		     "$(FUZZ_DIR)/artifacts/$(1)/)"; exit 1; fi
+
+fuzz-regress-$(1): fuzz-check-toolchain
+	@if [ -e $(FUZZ_DIR)/.no-toolchain ]; then exit 0; fi; \
+	$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk \
+		$(FUZZ_DIR)/fuzz_$(1) >/dev/null || exit 1; \
+	files=$$$$(ls -d tests/fuzz/seeds/$(1)/* 2>/dev/null); \
+	if [ -z "$$$$files" ]; then echo "fuzz_$(1): no seeds"; exit 0; fi; \
+	if $(FUZZ_DIR)/fuzz_$(1) -timeout=$(FUZZ_TIMEOUT) \
+		-rss_limit_mb=$(FUZZ_RSS_MB) $$$$files \
+		> $(FUZZ_DIR)/regress_$(1).log 2>&1; then \
+		echo "fuzz_$(1): $$$$(echo $$$$files | wc -w) seeds OK"; \
+	else tail -40 $(FUZZ_DIR)/regress_$(1).log; \
+		echo "fuzz_$(1): seed regression FAILED"; exit 1; fi
+
+fuzz-crashers-$(1): $(FUZZ_DIR)/fuzz_$(1)
+	@files=$$$$(ls -d tests/fuzz/crashers/$(1)/* 2>/dev/null); \
+	if [ -z "$$$$files" ]; then echo "fuzz_$(1): no crashers"; exit 0; fi; \
+	fail=0; for f in $$$$files; do \
+		if $(FUZZ_DIR)/fuzz_$(1) -timeout=$(FUZZ_TIMEOUT) \
+			-rss_limit_mb=$(FUZZ_RSS_MB) $$$$f >/dev/null 2>&1; \
+		then echo "fixed:   $$$$f"; \
+		else echo "crashes: $$$$f"; fail=1; fi; \
+	done; exit $$$$fail
+endef
+
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_RULES,$(t))))
+
+fuzz-smoke: $(FUZZ_TARGETS:%=fuzz-smoke-%)
+
+fuzz-regress: $(FUZZ_TARGETS:%=fuzz-regress-%)
+
+fuzz-crashers: $(FUZZ_TARGETS:%=fuzz-crashers-%)
+
+# Can $(FUZZ_CC) link a libFuzzer binary? If not, fuzz-regress is skipped
+# (or fails with FUZZ_REQUIRED=1).
+fuzz-check-toolchain: | $(FUZZ_DIR)
+	@rm -f $(FUZZ_DIR)/.no-toolchain; \
+	if ! printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+		'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+		'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)' \
+		'{ (void)d; (void)n; return 0; }' | \
+		$(FUZZ_CC) $(FUZZ_CFLAGS) -x c -o $(FUZZ_DIR)/.toolchain-probe - \
+		>/dev/null 2>&1; then \
+		if [ "$(FUZZ_REQUIRED)" = 1 ]; then \
+			echo "fuzz: $(FUZZ_CC) cannot build libFuzzer targets" \
+			     "(install clang libclang-rt-14-dev)"; exit 1; fi; \
+		echo "fuzz-regress: SKIPPED: $(FUZZ_CC) cannot build libFuzzer" \
+		     "targets (install clang libclang-rt-14-dev)"; \
+		touch $(FUZZ_DIR)/.no-toolchain; fi; \
+	rm -f $(FUZZ_DIR)/.toolchain-probe
+
+.DEFAULT_GOAL := $(FUZZ_SAVED_DEFAULT_GOAL)

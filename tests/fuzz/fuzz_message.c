@@ -1,0 +1,120 @@
+/*
+ * fuzz_message.c - libFuzzer target for src/message.c (message_read).
+ *
+ * The first input byte selects the options: bit 0 ignore_dots (-i),
+ * bit 1 extract_rcpts (-t), bit 2 a full name (-F), bit 3 the null sender.
+ * The rest is the message, read from a memfd and written to another.
+ * Checks when message_read returns OB_OK:
+ *  - every LF in the output is preceded by CR (bare CR may pass through),
+ *    and the output ends with CRLF and holds the CRLFCRLF separator;
+ *  - m->size is the number of bytes written;
+ *  - m->longest_line is the longest output line without its CRLF;
+ *  - m->eightbit says whether a byte >= 0x80 was written;
+ *  - no Bcc field is left in the header section;
+ *  - recipients only with -t, and each one re-parses to itself.
+ * Otherwise: a status in range and a NUL-terminated error text.
+ */
+#include "fuzz_common.h"
+
+#include "address.h"
+#include "message.h"
+
+static int in_fd = -1, out_fd = -1;
+
+static void check_output(const char *o, size_t n, const struct message *m)
+{
+	size_t i, line = 0, longest = 0, hdr_end;
+	bool eight = false;
+	const char *sep;
+
+	if (m->size != (off_t)n)
+		fuzz_fail("m->size %lld but %zu bytes written",
+		          (long long)m->size, n);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)o[i];
+
+		if (c >= 0x80)
+			eight = true;
+		if (c == '\n') {
+			if (i == 0 || o[i - 1] != '\r')
+				fuzz_fail("bare LF at output offset %zu", i);
+			if (line - 1 > longest)
+				longest = line - 1;
+			line = 0;
+		} else {
+			line++;
+		}
+	}
+	if (n < 2 || o[n - 2] != '\r' || o[n - 1] != '\n')
+		fuzz_fail("output does not end with CRLF");
+	if (m->longest_line != longest)
+		fuzz_fail("m->longest_line %zu but the longest line is %zu",
+		          m->longest_line, longest);
+	if (m->eightbit != eight)
+		fuzz_fail("m->eightbit %d but output eight-bit is %d",
+		          (int)m->eightbit, (int)eight);
+	sep = memmem(o, n, "\r\n\r\n", 4);
+	if (sep == NULL && !(n >= 2 && o[0] == '\r' && o[1] == '\n'))
+		fuzz_fail("no blank line after the header section");
+	hdr_end = sep ? (size_t)(sep - o) + 2 : 0;
+	for (i = 0; i < hdr_end; i++) {
+		if ((i == 0 || o[i - 1] == '\n') && hdr_end - i >= 4 &&
+		    (strncasecmp(o + i, "Bcc:", 4) == 0 ||
+		     (hdr_end - i >= 11 && strncasecmp(o + i, "Resent-Bcc:", 11)
+		      == 0)))
+			fuzz_fail("Bcc field left at output offset %zu", i);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct message_opts o;
+	struct message m;
+	char err[256];
+	enum ob_status st;
+	char *out;
+	size_t n, i;
+
+	if (size < 1)
+		return 0;
+	memset(&o, 0, sizeof(o));
+	o.ignore_dots = (data[0] & 1) != 0;
+	o.extract_rcpts = (data[0] & 2) != 0;
+	o.fullname = (data[0] & 4) ? "Cron Daemon (\"fuzz\")" : NULL;
+	o.sender = (data[0] & 8) ? "" : "cron@host.example.com";
+	o.domain = "example.com";
+
+	fuzz_memfd(&in_fd, "fuzz-in");
+	fuzz_memfd(&out_fd, "fuzz-out");
+	fuzz_write_all(in_fd, data + 1, size - 1);
+	if (lseek(in_fd, 0, SEEK_SET) != 0)
+		fuzz_fail("lseek");
+
+	memset(err, 'x', sizeof(err));
+	st = message_read(in_fd, out_fd, &o, &m, err, sizeof(err));
+	if ((int)st < (int)OB_OK || (int)st > (int)OB_CONFIG)
+		fuzz_fail("status %d out of range", (int)st);
+	if (st == OB_OK) {
+		out = fuzz_read_fd(out_fd, &n);
+		check_output(out, n, &m);
+		free(out);
+		if (!o.extract_rcpts && m.rcpts.count != 0)
+			fuzz_fail("%zu recipients without -t", m.rcpts.count);
+		for (i = 0; i < m.rcpts.count; i++) {
+			char *one = NULL;
+
+			if (addr_parse_one(m.rcpts.addrs[i], &one, err,
+			                   sizeof(err)) != 0 ||
+			    strcmp(one, m.rcpts.addrs[i]) != 0)
+				fuzz_fail("recipient [%s] does not re-parse to itself",
+				          m.rcpts.addrs[i]);
+			free(one);
+		}
+	} else {
+		fuzz_check_err(err, sizeof(err), "message_read");
+	}
+	message_free(&m);
+	return 0;
+}
