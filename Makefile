@@ -4,6 +4,7 @@ PREFIX    ?= /usr/local
 SBINDIR   ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 MANDIR    ?= $(PREFIX)/share/man
+QUEUEDIR  ?= /var/spool/outbox
 SENDMAIL_LINKS ?= /usr/sbin/sendmail /usr/lib/sendmail /usr/bin/mailq /usr/bin/newaliases
 DESTDIR   ?=
 
@@ -14,35 +15,41 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN       = -std=c11 -Wall -Wextra -Werror
 DEFS       = -DOUTBOX_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"'
+# Each build flavour has its own object directory, so objects compiled
+# with other flags are never mixed in; OUT is the binary.
 ifeq ($(SANITIZE),1)
 CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -DOUTBOX_SANITIZE
 LDFLAGS   += -fsanitize=address,undefined
+BUILDDIR  ?= build/sanitize
+OUT       ?= $(BUILDDIR)/outbox
 endif
+BUILDDIR  ?= build
+OUT       ?= outbox
 ALL_CFLAGS = $(WARN) $(DEFS) $(PKG_CFLAGS) $(CFLAGS)
 
 SRCS      := $(wildcard src/*.c)
-OBJS      := $(SRCS:src/%.c=build/%.o)
-LIBOBJS   := $(filter-out build/main.o,$(OBJS))
+OBJS      := $(SRCS:src/%.c=$(BUILDDIR)/%.o)
+LIBOBJS   := $(filter-out $(BUILDDIR)/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/%)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILDDIR)/%)
 PYTEST     = /usr/bin/python3 -m pytest
 
 .PHONY: all check unit integration deps banned demo install \
-	install-sendmail-links clean
+	install-sendmail-links install-setgid clean
 
-all: outbox
+all: $(OUT)
 
-outbox: $(OBJS)
+$(OUT): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
 
-build/%.o: src/%.c src/*.h | build
+$(BUILDDIR)/%.o: src/%.c src/*.h | $(BUILDDIR)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-build/test_%: tests/unit/test_%.c $(LIBOBJS) src/*.h | build
+$(BUILDDIR)/test_%: tests/unit/test_%.c $(LIBOBJS) src/*.h | $(BUILDDIR)
 	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(LIBOBJS) $(LDFLAGS) $(PKG_LIBS) -lcmocka
 
-build:
-	mkdir -p build
+$(BUILDDIR):
+	mkdir -p $(BUILDDIR)
 
 # Installs the Debian packages the build and the tests need (when root).
 deps:
@@ -63,16 +70,16 @@ banned:
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
-integration: outbox
-	OUTBOX_BIN=$(CURDIR)/outbox $(PYTEST) -q -p no:cacheprovider tests/integration
+integration: $(OUT)
+	OUTBOX_BIN=$(abspath $(OUT)) $(PYTEST) -q -p no:cacheprovider tests/integration
 
-demo: deps outbox
+demo: deps $(OUT)
 	@tests/demo.sh
 
-install: outbox
+install: $(OUT)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)
-	install -m 0755 outbox $(DESTDIR)$(SBINDIR)/outbox
+	install -m 0755 $(OUT) $(DESTDIR)$(SBINDIR)/outbox
 	install -m 0644 man/outbox.8 $(DESTDIR)$(MANDIR)/man8/outbox.8
 	install -m 0644 man/outbox.conf.5 $(DESTDIR)$(MANDIR)/man5/outbox.conf.5
 	install -m 0644 conf/outbox.conf.example \
@@ -82,6 +89,13 @@ install: outbox
 # an existing MTA's; it is kept as NAME.pre-outbox).
 install-sendmail-links:
 	conf/install-links.sh $(SBINDIR)/outbox $(SENDMAIL_LINKS)
+
+# Any local user may send and queue, but only root and the outbox group
+# read the secrets: binary setgid outbox, config and password file
+# root:outbox 0640, queue root:outbox 2770. See outbox(8), SETGID INSTALL.
+install-setgid: install
+	DESTDIR="$(DESTDIR)" conf/install-setgid.sh $(SBINDIR)/outbox \
+		$(SYSCONFDIR)/outbox.conf $(QUEUEDIR)
 
 clean:
 	rm -rf build outbox

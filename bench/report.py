@@ -222,10 +222,12 @@ w("Written by `bench/run` on %s (outbox built from git %s%s, binary sha256 %s…
      else "", M["outbox_sha"], M["aiosmtpd"]))
 w("")
 w("**Machine:** %s, %s cores, %s, Debian %s; %s; msmtp %s (%s, Debian package %s); "
-  "libcurl3-gnutls %s, libgnutls30 %s; %s, %s, %s."
+  "libcurl3-gnutls %s, libgnutls30 %s; %s, %s, %s. Load average (1, 5, 15 min) "
+  "before the run %s, after it %s."
   % (M["cpu"], M["cores"], M["kernel"], M["debian"], M["outbox_version"].strip(),
      M["msmtp_version"].replace("msmtp version ", ""), M["msmtp_tls"], M["msmtp_pkg"],
-     M["curl_pkg"], M["gnutls_pkg"], M["hyperfine"], M["valgrind"], M["python"]))
+     M["curl_pkg"], M["gnutls_pkg"], M["hyperfine"], M["valgrind"], M["python"],
+     M.get("load_start", "?"), M.get("load_end", "?")))
 w("")
 w("## Figures")
 w("")

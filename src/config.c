@@ -428,6 +428,21 @@ static int parse_line(struct parse_ctx *p, char *line)
 	return bad(p, NULL, "unknown key");
 }
 
+/* Set by main before loading: the caller is not the user outbox runs as. */
+static bool privileged_load;
+
+void config_set_privileged(bool on)
+{
+	privileged_load = on;
+}
+
+/* With privileges, a file anyone but root may change is not trusted. */
+static bool untrusted_owner(const struct stat *st)
+{
+	return privileged_load &&
+	       (st->st_uid != 0 || (st->st_mode & (S_IWGRP | S_IWOTH)));
+}
+
 /* Who besides the owner can read st? The setgid install's own group may. */
 static bool readable_by_others(const struct stat *st)
 {
@@ -581,6 +596,12 @@ static int load_file(struct parse_ctx *p, const char *path)
 	}
 	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
 		snprintf(p->err, p->errlen, "%s: not a regular file", path);
+		fclose(f);
+		return -1;
+	}
+	if (untrusted_owner(&st)) {
+		snprintf(p->err, p->errlen, "%s: must be owned by root and "
+		         "writable only by root", path);
 		fclose(f);
 		return -1;
 	}
@@ -755,10 +776,12 @@ int config_password(const struct config *cfg, char **out,
 			close(fd);
 		return -1;
 	}
-	if (readable_by_others(&st)) {
+	if (readable_by_others(&st) || untrusted_owner(&st)) {
 		close(fd);
-		snprintf(err, errlen, "password-file %s: other users can read "
-		         "it (chmod 600)", cfg->password_file);
+		snprintf(err, errlen, "password-file %s: %s", cfg->password_file,
+		         untrusted_owner(&st) ? "must be owned by root and "
+		         "writable only by root" : "other users can read it "
+		         "(chmod 600)");
 		return -1;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);

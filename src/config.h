@@ -96,6 +96,10 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 int config_load_env(const char *path, struct config *cfg, char *err,
                     size_t errlen);
 
+/* With privileges for another user (setgid install): the config and the
+ * password file must be owned by root and writable by root alone. */
+void config_set_privileged(bool on);
+
 /* True when some OUTBOX_* configuration variable is set. */
 bool config_env_present(void);
 

@@ -114,7 +114,8 @@ static int queue_mode(const struct config *cfg, const struct options *opt)
 	if (opt->queue_interval != NULL &&
 	    parse_duration(opt->queue_interval, 7L * 86400, &every) != 0)
 		return complain(OB_USAGE, "bad queue interval after -q");
-	if (queue_open(cfg->queue, true, &q, err, sizeof(err)) != 0)
+	if (queue_open(cfg->queue, true, cfg->privileged, &q, err,
+	               sizeof(err)) != 0)
 		return complain(opt->mode == MODE_LIST ? OB_IOERR : OB_CANTCREAT,
 		                err);
 	if (opt->mode == MODE_LIST) {
@@ -174,6 +175,7 @@ static int load_config(const struct options *opt, struct config *cfg)
 		         "privileges for another user");
 		return -1;
 	}
+	config_set_privileged(privileged && getuid() != 0);
 	if (privileged)
 		rc = config_load(path, cfg, err, sizeof(err));
 	else if (opt->config == NULL && access(path, F_OK) != 0 &&

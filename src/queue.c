@@ -83,12 +83,18 @@ static int check_dir(int fd, const char *what, char *err, size_t errlen)
 }
 
 /* Open (and maybe create) a directory without following symlinks. */
-static int open_dir(int at, const char *name, bool create, const char *show,
-                    char *err, size_t errlen)
+static int open_dir(int at, const char *name, bool create, bool shared,
+                    const char *show, char *err, size_t errlen)
 {
 	int fd;
 
-	if (create && mkdirat(at, name, 0700) != 0 && errno != EEXIST) {
+	if (create && mkdirat(at, name, shared ? 02770 : 0700) == 0) {
+		fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+		if (fd >= 0 && shared)
+			fchmod(fd, 02770);      /* past the umask */
+		if (fd >= 0)
+			close(fd);
+	} else if (create && errno != EEXIST) {
 		snprintf(err, errlen, "queue %s: %s", show, strerror(errno));
 		return -1;
 	}
@@ -107,8 +113,8 @@ static int open_dir(int at, const char *name, bool create, const char *show,
 	return fd;
 }
 
-int queue_open(const char *dir, bool create, struct queue **out,
-               char *err, size_t errlen)
+int queue_open(const char *dir, bool create, bool shared,
+               struct queue **out, char *err, size_t errlen)
 {
 	struct queue *q = calloc(1, sizeof(*q));
 
@@ -119,14 +125,17 @@ int queue_open(const char *dir, bool create, struct queue **out,
 		return -1;
 	}
 	q->tmpfd = q->msgfd = q->failfd = -1;
-	q->dfd = open_dir(AT_FDCWD, dir, create, dir, err, errlen);
+	q->fmode = shared ? 0660 : 0600;
+	q->dfd = open_dir(AT_FDCWD, dir, create, shared, dir, err, errlen);
 	if (q->dfd >= 0)
-		q->tmpfd = open_dir(q->dfd, "tmp", create, "tmp/", err, errlen);
+		q->tmpfd = open_dir(q->dfd, "tmp", create, shared, "tmp/", err,
+		                    errlen);
 	if (q->tmpfd >= 0)
-		q->msgfd = open_dir(q->dfd, "msg", create, "msg/", err, errlen);
+		q->msgfd = open_dir(q->dfd, "msg", create, shared, "msg/", err,
+		                    errlen);
 	if (q->msgfd >= 0)
-		q->failfd = open_dir(q->dfd, "failed", create, "failed/", err,
-		                     errlen);
+		q->failfd = open_dir(q->dfd, "failed", create, shared, "failed/",
+		                     err, errlen);
 	if (q->failfd < 0) {
 		queue_close(q);
 		return -1;
@@ -169,7 +178,7 @@ int queue_spool(struct queue *q, char id[QUEUE_ID_LEN + 1],
 		         (unsigned long)time(NULL) & 0xffffffffUL, r);
 		queue_name(name, sizeof(name), id, "data");
 		fd = openat(q->tmpfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
-		            O_NOFOLLOW, 0600);
+		            O_NOFOLLOW, q->fmode);
 		if (fd < 0 && errno != EEXIST)
 			break;
 	}
@@ -178,6 +187,8 @@ int queue_spool(struct queue *q, char id[QUEUE_ID_LEN + 1],
 		         strerror(errno));
 		return -1;
 	}
+	if (q->fmode != 0600)
+		fchmod(fd, q->fmode);   /* the group bits, past the umask */
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		snprintf(err, errlen, "cannot lock the spool file: %s",
 		         strerror(errno));
@@ -218,9 +229,11 @@ int queue_write_env(struct queue *q, const struct queue_entry *e)
 
 	queue_name(name, sizeof(name), e->id, "env");
 	fd = openat(q->tmpfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-	            O_NOFOLLOW, 0600);
+	            O_NOFOLLOW, q->fmode);
 	if (fd < 0)
 		return -1;
+	if (q->fmode != 0600)
+		fchmod(fd, q->fmode);
 	f = fdopen(fd, "w");
 	if (f == NULL) {
 		close(fd);

@@ -36,12 +36,13 @@ struct queue_entry {
 
 /*
  * Open the queue at dir, creating it and its tmp/, msg/ and failed/
- * subdirectories (mode 0700) when create is set. Refused: a path that is
+ * subdirectories (mode 0700) when create is set. shared (the setgid
+ * install): directories 2770 and files 0660, for the outbox group. Refused: a path that is
  * a symbolic link or owned by another user (root excepted, when the
  * directory's group is ours). Returns 0 and *out, or -1 with err.
  */
-int queue_open(const char *dir, bool create, struct queue **out,
-               char *err, size_t errlen);
+int queue_open(const char *dir, bool create, bool shared,
+               struct queue **out, char *err, size_t errlen);
 void queue_close(struct queue *q);
 
 /*

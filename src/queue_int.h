@@ -6,12 +6,15 @@
 #ifndef OUTBOX_QUEUE_INT_H
 #define OUTBOX_QUEUE_INT_H
 
+#include <sys/types.h>
+
 #include "queue.h"
 
 struct queue {
 	char *dir;
 	int dfd;                /* the queue directory */
 	int tmpfd, msgfd, failfd;
+	mode_t fmode;           /* of new files: 0600, or 0660 when shared */
 };
 
 /* Is id a queue ID (16 upper-case hex digits)? */

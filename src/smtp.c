@@ -63,6 +63,7 @@ struct smtp_client {
 	const struct smarthost *host;
 	char *password;
 	bool verbose;
+	bool hide_auth;         /* -v for a caller without the secret */
 	bool need_auth;         /* credentials are configured */
 	bool authed;            /* AUTH done on the current connection */
 	int fd;                 /* message being uploaded */
@@ -113,10 +114,13 @@ static void on_command(struct smtp_client *c, const char *l, size_t n)
 	enum phase ph = command_phase(l, n);
 
 	if (d->in_sasl) {
-		show(c, "->", "<redacted>", 10);   /* a SASL response line */
+		if (!c->hide_auth)
+			show(c, "->", "<redacted>", 10);   /* a SASL response */
 		return;
 	}
-	if (ph == PH_AUTH) {
+	if (ph == PH_AUTH && c->hide_auth) {
+		show(c, "  ", "(authentication exchange hidden)", 32);
+	} else if (ph == PH_AUTH) {
 		const char *sp = n > 5 ? memchr(l + 5, ' ', n - 5) : NULL;
 
 		show(c, "->", l, sp ? (size_t)(sp - l) : n);
@@ -195,7 +199,8 @@ static void on_reply_line(struct smtp_client *c, const char *l, size_t n)
 	int code = 0;
 	size_t i;
 
-	show(c, "<-", l, n);
+	if (!(c->hide_auth && d->phase == PH_AUTH))
+		show(c, "<-", l, n);
 	for (i = 0; i < 3 && i < n && l[i] >= '0' && l[i] <= '9'; i++)
 		code = code * 10 + (l[i] - '0');
 	if (i < 3 || (n > 3 && l[3] != ' ' && l[3] != '-'))
@@ -398,6 +403,7 @@ struct smtp_client *smtp_open(const struct config *cfg, size_t index,
 	c->cfg = cfg;
 	c->host = &cfg->hosts[index];
 	c->verbose = verbose;
+	c->hide_auth = cfg->privileged && getuid() != 0;
 	c->fd = -1;
 	if (password != NULL) {
 		c->password = strdup(password);

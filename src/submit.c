@@ -207,8 +207,8 @@ static enum ob_status open_spool(struct job *j)
 {
 	if (j->cfg->queue == NULL)
 		str_copy(j->qerr, sizeof(j->qerr), "the queue is off");
-	else if (queue_open(j->cfg->queue, true, &j->q, j->qerr,
-	                    sizeof(j->qerr)) == 0) {
+	else if (queue_open(j->cfg->queue, true, j->cfg->privileged, &j->q,
+	                    j->qerr, sizeof(j->qerr)) == 0) {
 		j->spool = queue_spool(j->q, j->s->id, j->qerr, sizeof(j->qerr));
 		if (j->spool >= 0)
 			return OB_OK;
@@ -396,7 +396,8 @@ void submit_run_queue_detached(const struct config *cfg, const char *only_id)
 	}
 	closefrom(3);
 	log_open(cfg->log);
-	if (queue_open(cfg->queue, false, &q, err, sizeof(err)) == 0)
+	if (queue_open(cfg->queue, false, cfg->privileged, &q, err,
+	               sizeof(err)) == 0)
 		submit_run_queue(cfg, q, false, only_id, false, NULL);
 	queue_close(q);
 	_exit(0);
