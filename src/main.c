@@ -170,11 +170,9 @@ static int load_config(const struct options *opt, struct config *cfg)
 	char err[1024];
 	int rc;
 
-	if (opt->config != NULL && privileged && getuid() != 0) {
-		complain(OB_USAGE, "-C is refused when outbox runs with "
-		         "privileges for another user");
-		return -1;
-	}
+	if (opt->config != NULL && privileged && getuid() != 0)
+		return complain(OB_USAGE, "-C is refused when outbox runs with "
+		                "privileges for another user");
 	config_set_privileged(privileged && getuid() != 0);
 	if (privileged)
 		rc = config_load(path, cfg, err, sizeof(err));
@@ -185,13 +183,12 @@ static int load_config(const struct options *opt, struct config *cfg)
 		rc = config_load_env(path, cfg, err, sizeof(err));
 	if (rc != 0) {
 		config_free(cfg);
-		complain(OB_CONFIG, err);
-		return -1;
+		return complain(OB_CONFIG, err);
 	}
 	cfg->privileged = privileged;
 	if (opt->verbose)
 		config_show_sources(cfg, stderr);
-	return 0;
+	return EX_OK;
 }
 
 int main(int argc, char **argv)
@@ -228,8 +225,9 @@ int main(int argc, char **argv)
 	default:
 		break;
 	}
-	if (load_config(&opt, &cfg) != 0)
-		return EX_CONFIG;
+	rc = load_config(&opt, &cfg);
+	if (rc != EX_OK)
+		return rc;
 	log_open(cfg.log);
 	if (opt.mode == MODE_VERIFY)
 		rc = verify(&cfg, &opt);
