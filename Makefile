@@ -99,3 +99,7 @@ install-setgid: install
 
 clean:
 	rm -rf build outbox
+
+# Fuzzing (make fuzz, fuzz-smoke, fuzz-regress) and static checks (lint).
+-include tests/fuzz/fuzz.mk
+-include tests/lint.mk
