@@ -7,7 +7,10 @@ tls_certs          session: test CA + "localhost" server cert, a second
                    host name signed by the good CA.  Generated at test time.
 smarthost          factory: smarthost(mode=..., auth=..., ...) -> Smarthost,
                    a running aiosmtpd server on a free loopback port; every
-                   server is stopped at test end.
+                   server is stopped at test end.  mechanisms may include
+                   XOAUTH2 / OAUTHBEARER (tokens={user: token(s)}).
+token_endpoint     factory: token_endpoint(...) -> oauth_server.TokenEndpoint,
+                   a local HTTPS OAuth2 token endpoint (stopped at test end).
 silent_server      a TCP listener that accepts and never says anything.
 closed_port        a loopback port with nothing listening (connection refused).
 outbox             helper (Outbox): .bin, .write_config(), .run().
@@ -18,10 +21,13 @@ Everything listens on loopback only and every wait is bounded.
 """
 
 import asyncio
+import base64
+import binascii
 import dataclasses
 import datetime
 import hashlib
 import ipaddress
+import json
 import os
 import socket
 import ssl
@@ -34,10 +40,17 @@ from typing import Dict, Iterable, List, Optional
 import logging
 
 import pytest
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
+
+from oauth_server import TokenEndpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_USERS = {"user": "secret"}
+# AUTH mechanisms the test smarthost can offer; the OAuth2 ones check a bearer
+# token against Smarthost.tokens instead of a password.
+KNOWN_MECHANISMS = ("PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER")
+OAUTH_FAILURE_JSON = json.dumps({"status": "401", "schemes": "bearer",
+                                 "scope": "https://mail.example.com/"})
 DEFAULT_RCPT_REPLIES = {
     "bad@example.com": "550 5.1.1 no such user",
     "later@example.com": "451 4.3.0 try later",
@@ -290,6 +303,49 @@ class Command:
     tls: bool
 
 
+@dataclasses.dataclass
+class OAuthAttempt:
+    """One AUTH XOAUTH2 / OAUTHBEARER exchange the smarthost saw."""
+    connection: int
+    mechanism: str
+    user: Optional[str]
+    token: Optional[str]
+    ok: bool
+    raw: bytes            # the decoded client response
+    b64: str              # the client response as sent (base64)
+
+
+def parse_oauth_response(mechanism: str, blob: bytes):
+    """(user, token) from an XOAUTH2 or OAUTHBEARER client response, None
+    for what is missing or malformed.
+
+    XOAUTH2:     user=U ^A auth=Bearer T ^A ^A
+    OAUTHBEARER: n,a=U, ^A host=H ^A port=P ^A auth=Bearer T ^A ^A (RFC 7628)
+    """
+    text = blob.decode("utf-8", "surrogateescape")
+    if not text.endswith("\x01\x01"):
+        return None, None
+    user = auth = None
+    if mechanism == "XOAUTH2":
+        pairs = text[:-2].split("\x01")
+        for p in pairs:
+            if p.startswith("user="):
+                user = p[5:]
+    else:
+        gs2, sep, rest = text.partition("\x01")
+        if not sep:
+            return None, None
+        for part in gs2.split(","):
+            if part.startswith("a="):
+                user = part[2:]
+        pairs = rest[:-2].split("\x01")
+    for p in pairs:
+        if p.startswith("auth="):
+            auth = p[5:]
+    token = auth[7:] if auth and auth[:7].lower() == "bearer " else None
+    return user, token
+
+
 def _is_tls(server: SMTP) -> bool:
     transport = server.transport
     return bool(transport is not None
@@ -354,6 +410,14 @@ class _Handler:
             self.sh.rejected.append(msg)
         return msg.reply
 
+    # Custom AUTH mechanisms (aiosmtpd registers handler methods named
+    # auth_<MECH>; they are excluded unless listed in Smarthost.mechanisms).
+    async def auth_XOAUTH2(self, server, args):
+        return await self.sh._oauth(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server, args):
+        return await self.sh._oauth(server, args, "OAUTHBEARER")
+
 
 def _tracking_connection_lost(sh: "Smarthost"):
     def connection_lost(self, error):
@@ -382,11 +446,11 @@ class Smarthost:
                  data_size_limit: Optional[int] = DEFAULT_DATA_SIZE_LIMIT,
                  line_length_limit: Optional[int] = None,
                  ehlo_extra: Iterable[str] = (), idle_timeout=30.0,
-                 port: int = 0):
+                 port: int = 0, tokens: Optional[Dict[str, object]] = None):
         if mode not in ("starttls", "smtps", "plain"):
             raise ValueError(f"unknown smarthost mode {mode!r}")
         mechanisms = tuple(m.upper() for m in mechanisms)
-        unknown = set(mechanisms) - {"PLAIN", "LOGIN"}
+        unknown = set(mechanisms) - set(KNOWN_MECHANISMS)
         if unknown:
             raise ValueError(f"unsupported AUTH mechanisms {sorted(unknown)}")
         self.mode = mode
@@ -405,6 +469,10 @@ class Smarthost:
         self.ehlo_extra = list(ehlo_extra)
         self.idle_timeout = idle_timeout
         self.advertise_auth = auth and bool(mechanisms)
+        # {user: token or collection of tokens} accepted by XOAUTH2 and
+        # OAUTHBEARER; tests may change it between runs.
+        self.tokens: Dict[str, object] = dict(tokens or {})
+        self.oauth_attempts: List[OAuthAttempt] = []
 
         if untrusted_cert:
             self.cert_file = certs.untrusted_cert_file
@@ -481,12 +549,51 @@ class Smarthost:
                 return AuthResult(success=True, auth_data=auth_data)
         return AuthResult(success=False, handled=False)
 
+    def _token_ok(self, user: Optional[str], token: Optional[str]) -> bool:
+        if user is None or token is None or user not in self.tokens:
+            return False
+        good = self.tokens[user]
+        return token == good if isinstance(good, str) else token in good
+
+    async def _oauth(self, server: SMTP, args, mechanism: str) -> AuthResult:
+        """XOAUTH2 / OAUTHBEARER: the initial response (or one requested
+        with an empty 334), checked against self.tokens.  A refusal is a
+        334 carrying a base64 JSON error; after the client's (empty or
+        ^A) reply, 535."""
+        if len(args) == 2:
+            b64 = args[1]
+            try:
+                blob = base64.b64decode(b64, validate=True)
+            except (binascii.Error, ValueError):
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            blob = await server.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+            b64 = base64.b64encode(blob).decode()
+        user, token = parse_oauth_response(mechanism, blob)
+        ok = self._token_ok(user, token)
+        self.oauth_attempts.append(OAuthAttempt(
+            getattr(server, "connection_number", 0), mechanism, user, token,
+            ok, blob, b64))
+        if ok:
+            return AuthResult(success=True, auth_data=LoginPassword(
+                user.encode("utf-8", "surrogateescape"),
+                token.encode("utf-8", "surrogateescape")))
+        reply = await server.challenge_auth(OAUTH_FAILURE_JSON)
+        if reply is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.8 Username and Password not "
+                                  "accepted")
+
     def _factory(self) -> SMTP:
         self.connections += 1
         starttls_ctx = None
         if self.mode == "starttls" and self.offer_starttls:
             starttls_ctx = self._server_context()
-        exclude = [m for m in ("PLAIN", "LOGIN") if m not in self.mechanisms]
+        exclude = [m for m in KNOWN_MECHANISMS if m not in self.mechanisms]
         smtp = self._smtp_class(
             self._handler,
             data_size_limit=self.data_size_limit,
@@ -592,7 +699,10 @@ def smarthost(tls_certs):
       auth             require AUTH before MAIL (530 otherwise); AUTH is only
                        offered/accepted under TLS
       users            {login: password}, default {'user': 'secret'}
-      mechanisms       AUTH mechanisms offered, subset of ('PLAIN', 'LOGIN')
+      mechanisms       AUTH mechanisms offered, subset of ('PLAIN', 'LOGIN',
+                       'XOAUTH2', 'OAUTHBEARER')
+      tokens           {login: token or collection of tokens} that XOAUTH2 and
+                       OAUTHBEARER accept; attempts land in .oauth_attempts
       offer_starttls   (starttls mode) advertise STARTTLS at all
       untrusted_cert   serve a localhost cert from an unrelated CA
       wrong_host_cert  serve a cert for other.invalid from the good CA
@@ -619,6 +729,27 @@ def smarthost(tls_certs):
     yield make
     for sh in servers:
         sh.stop()
+
+
+@pytest.fixture
+def token_endpoint(tls_certs):
+    """Factory: token_endpoint(untrusted_cert=False, reply=None, status=200)
+    -> a running oauth_server.TokenEndpoint on https://127.0.0.1:PORT/token
+    with the test CA's localhost certificate (or the untrusted one).
+    Every endpoint is stopped at test end."""
+    endpoints: List[TokenEndpoint] = []
+
+    def make(untrusted_cert=False, **kwargs) -> TokenEndpoint:
+        cert, key = ((tls_certs.untrusted_cert_file, tls_certs.untrusted_key_file)
+                     if untrusted_cert else
+                     (tls_certs.cert_file, tls_certs.key_file))
+        ep = TokenEndpoint(cert, key, **kwargs)
+        endpoints.append(ep)
+        return ep.start()
+
+    yield make
+    for ep in endpoints:
+        ep.stop()
 
 
 # ---------------------------------------------------------------------------
