@@ -199,14 +199,21 @@ int queue_spool(struct queue *q, char id[QUEUE_ID_LEN + 1],
 	return fd;
 }
 
-void queue_discard(struct queue *q, const char *id)
+/* Unlink dirfd/ID.first, then dirfd/ID.second. */
+static void unlink_pair(int dirfd, const char *id, const char *first,
+                        const char *second)
 {
 	char name[64];
 
-	queue_name(name, sizeof(name), id, "data");
-	unlinkat(q->tmpfd, name, 0);
-	queue_name(name, sizeof(name), id, "env");
-	unlinkat(q->tmpfd, name, 0);
+	queue_name(name, sizeof(name), id, first);
+	unlinkat(dirfd, name, 0);
+	queue_name(name, sizeof(name), id, second);
+	unlinkat(dirfd, name, 0);
+}
+
+void queue_discard(struct queue *q, const char *id)
+{
+	unlink_pair(q->tmpfd, id, "data", "env");
 }
 
 /* One line of text for the envelope file: control characters become ' '. */
@@ -542,12 +549,8 @@ void queue_move_failed(struct queue *q, const char *id)
 
 void queue_remove_msg(struct queue *q, const char *id)
 {
-	char name[64];
-
-	queue_name(name, sizeof(name), id, "env");
-	unlinkat(q->msgfd, name, 0);
-	queue_name(name, sizeof(name), id, "data");
-	unlinkat(q->msgfd, name, 0);
+	/* the envelope first: that takes it off the queue */
+	unlink_pair(q->msgfd, id, "env", "data");
 	fsync(q->msgfd);
 }
 
