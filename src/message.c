@@ -12,6 +12,7 @@
 #include "message.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,26 +119,55 @@ static void wr_flush(struct writer *w)
 	w->len = 0;
 }
 
+/* Any byte >= 0x80 in p[0..n)? A word at a time. */
+static bool has_8bit(const unsigned char *p, size_t n)
+{
+	uint64_t acc = 0, word;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&word, p + i, 8);
+		acc |= word;
+	}
+	for (; i < n; i++)
+		acc |= p[i];
+	return (acc & 0x8080808080808080ULL) != 0;
+}
+
+/* Line lengths (without CRLF) of what is written, a line at a time. */
+static void track_lines(struct writer *w, const unsigned char *p, size_t n)
+{
+	const unsigned char *start = p, *end = p + n;
+
+	while (p < end) {
+		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t line;
+		unsigned char prev;
+
+		if (nl == NULL) {
+			w->linelen += (size_t)(end - p);
+			return;
+		}
+		line = w->linelen + (size_t)(nl - p);
+		prev = nl > start ? nl[-1] : w->last;
+		if (line > 0 && prev == '\r')
+			line--;
+		if (line > w->longest)
+			w->longest = line;
+		w->linelen = 0;
+		p = nl + 1;
+	}
+}
+
 static void wr_put(struct writer *w, const void *data, size_t len)
 {
 	const unsigned char *p = data;
-	size_t i;
 
-	for (i = 0; i < len; i++) {
-		unsigned char prev = i > 0 ? p[i - 1] : w->last;
-
-		if (p[i] & 0x80)
-			w->eightbit = true;
-		if (p[i] == '\n') {
-			if (w->linelen > 0 && prev == '\r')
-				w->linelen--;
-			if (w->linelen > w->longest)
-				w->longest = w->linelen;
-			w->linelen = 0;
-		} else {
-			w->linelen++;
-		}
-	}
+	if (len == 0)
+		return;
+	if (!w->eightbit)
+		w->eightbit = has_8bit(p, len);
+	track_lines(w, p, len);
 	while (len > 0) {
 		size_t n = sizeof(w->buf) - w->len;
 
@@ -151,8 +181,7 @@ static void wr_put(struct writer *w, const void *data, size_t len)
 		if (w->len == sizeof(w->buf))
 			wr_flush(w);
 	}
-	if (p != data)
-		w->last = p[-1];
+	w->last = p[-1];
 }
 
 static void wr_str(struct writer *w, const char *s)
