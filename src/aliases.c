@@ -100,6 +100,12 @@ static int add_targets(struct aliases *a, struct addr_list *t,
 		start = i + 1;
 	}
 	for (i = 0; i < parsed.count; i++) {
+		const char *tgt = parsed.addrs[i] + (parsed.addrs[i][0] == '"');
+
+		if (tgt[0] == '|' || tgt[0] == '/') {
+			a->skipped++;     /* a quoted "|command" or "/file" */
+			continue;
+		}
 		if (addr_list_add(t, parsed.addrs[i]) != 0) {
 			snprintf(err, errlen, "too many targets");
 			goto fail;
@@ -310,6 +316,10 @@ static int expand(struct walk *w, const char *name, int depth, bool via_all)
 	}
 	if (addr_list_add(&w->seen, name) != 0)
 		return -1;
+	if (e->targets.count == 0)
+		return snprintf(w->err, w->errlen, "alias %s has no target a "
+		                "relay can deliver to (pipes, files and includes "
+		                "are skipped)", name), -1;
 	for (i = 0; i < e->targets.count; i++) {
 		const char *t = e->targets.addrs[i];
 		int rc;

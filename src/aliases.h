@@ -38,8 +38,8 @@ int aliases_load(const char *path, struct aliases **out,
  * loop detection: the final addresses are appended to out (full addresses
  * as they are, local names that map to nothing further as local names).
  * A name without an entry goes to the catch-all when there is one, else
- * stays as it is. Returns 0, or -1 (a loop, too deep, or out of memory)
- * with a reason in err.
+ * stays as it is. Returns 0, or -1 (a loop, too deep, an entry with no
+ * usable target, or out of memory) with a reason in err.
  */
 int aliases_expand(const struct aliases *a, const char *name,
                    struct addr_list *out, char *err, size_t errlen);

@@ -88,6 +88,9 @@ static void print_host(FILE *out, const struct config *cfg, size_t i,
 	fprintf(out, "  auth offered: %s\n", mechs[0] ? mechs : "(none)");
 	if (cfg->user == NULL)
 		fprintf(out, "  auth:         not configured\n");
+	else if (!verified)
+		fprintf(out, "  auth:         user %s: not attempted (the "
+		        "certificate was not trusted)\n", cfg->user);
 	else if (p->auth_code != 0)
 		fprintf(out, "  auth:         user %s: %s (%s)\n", cfg->user,
 		        p->authed ? "accepted" : "REFUSED", p->auth_text);
@@ -101,15 +104,19 @@ static enum ob_status check_one(const struct config *cfg, size_t i,
 {
 	struct smtp_probe p, unverified;
 	const struct smarthost *h = &cfg->hosts[i];
+	struct config anonymous = *cfg;   /* never credentials to a server
+	                                     whose certificate failed */
 	char why[320] = "";
 	bool verified = true;
+
+	anonymous.user = NULL;
 
 	probe(cfg, i, secret, cfg->tls_verify, &p);
 	if (!p.ok && strcmp(p.step, "certificate") == 0) {
 		/* show what the untrusted server would have offered */
 		str_copy(why, sizeof(why), p.error);
 		verified = false;
-		probe(cfg, i, secret, false, &unverified);
+		probe(&anonymous, i, NULL, false, &unverified);
 		unverified.ok = false;
 		str_copy(unverified.step, sizeof(unverified.step), "certificate");
 		str_copy(unverified.error, sizeof(unverified.error), why);

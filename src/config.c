@@ -37,7 +37,11 @@ typedef int (*key_fn)(struct parse_ctx *p, const char *key, const char *val);
 
 static int bad(struct parse_ctx *p, const char *key, const char *why)
 {
-	snprintf(p->err, p->errlen, "%s:%d: %s%s%s", p->file, p->line,
+	char where[32] = "";
+
+	if (p->line > 0)        /* 0: the environment, which has no lines */
+		snprintf(where, sizeof(where), ":%d", p->line);
+	snprintf(p->err, p->errlen, "%s%s: %s%s%s", p->file, where,
 	         key ? key : "", key ? ": " : "", why);
 	return -1;
 }

@@ -159,6 +159,19 @@ static enum ob_status summarise(struct deliver_report *rep,
 	return OB_OK;
 }
 
+/* Recipients never reached (no connection, no credentials) get the
+ * failure's reason as theirs. */
+static void give_reason(struct deliver_report *rep)
+{
+	size_t i;
+
+	for (i = 0; i < rep->nrcpt; i++) {
+		if (rep->rcpt[i].text[0] == '\0')
+			str_copy(rep->rcpt[i].text, sizeof(rep->rcpt[i].text),
+			         rep->reason);
+	}
+}
+
 /* Relay-side and temporary failures: another smarthost may do better. */
 static bool worth_another_host(enum ob_status st)
 {
@@ -185,8 +198,10 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
 		rep->rcpt[i].state = RCPT_TEMP;
 	}
 	st = prepare(ctx, rep);
-	if (st != OB_OK)
+	if (st != OB_OK) {
+		give_reason(rep);
 		return rep->status = st;
+	}
 	for (h = 0; h < ctx->cfg->nhosts; h++) {
 		st = attempt(ctx, h, false, sender, fd, size, rep, &refused);
 		if (st == OB_NOPERM && oauth_enabled(ctx->cfg)) {
@@ -201,6 +216,7 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
 		if (!worth_another_host(summarise(rep, st, refused)))
 			break;
 	}
+	give_reason(rep);
 	return rep->status = summarise(rep, st, refused);
 }
 

@@ -233,7 +233,7 @@ static int add_all(const struct config *cfg, const struct aliases *al,
 		    aliases_expand(al, local, &exp, err, errlen) != 0) {
 			free(local);
 			addr_list_free(&exp);
-			return -1;
+			return -2;
 		}
 		for (k = 0; k < exp.count && rc == 0; k++)
 			rc = add_one(cfg, exp.addrs[k], out);
@@ -260,7 +260,7 @@ int envelope_recipients(const struct config *cfg, char **args, size_t nargs,
 
 	if (cfg->aliases != NULL &&
 	    aliases_load(cfg->aliases, &al, err, errlen) != 0)
-		return -1;
+		return -2;
 	for (i = 0; i < nargs && rc == 0; i++) {
 		if (addr_parse_list(args[i], strlen(args[i]), &tmp, why,
 		                    sizeof(why)) != 0) {

@@ -44,7 +44,8 @@ int envelope_sender(const struct config *cfg, const char *arg, char **out,
  * Local ones (envelope_is_local) go through the aliases file when one is
  * configured; what remains local is qualified. Each is appended to out
  * once (duplicates dropped, comparing case-insensitively).
- * Returns 0, or -1 with a reason in err.
+ * Returns 0; -1 for a bad address; -2 when the aliases file cannot be
+ * read or used (a loop, an entry with no usable target); err says why.
  */
 int envelope_recipients(const struct config *cfg, char **args, size_t nargs,
                         const struct addr_list *hdr, struct addr_list *out,

@@ -53,22 +53,43 @@ static int complain(enum ob_status st, const char *msg)
 static int usage(void)
 {
 	printf("usage: outbox [-t] [-i] [-f sender] [-F name] [-C config] [-v]"
-	       " [--] [recipient ...]\n"
-	       "       outbox -bv [-C config] recipient ...\n"
-	       "       outbox --version\n"
-	       "Reads a message on standard input and hands it to the "
-	       "smarthost named\nin %s. See outbox(8) and outbox.conf(5).\n",
+	       " [-odi|-odq|-odb]\n"
+	       "              [--] [recipient ...]    send a message read from "
+	       "stdin\n"
+	       "       outbox -bs                      SMTP on stdin/stdout\n"
+	       "       outbox -bv recipient ...        show where mail would go\n"
+	       "       outbox -bp [--json] | mailq     list the queue\n"
+	       "       outbox -q[INTERVAL] [-qf] [-qI ID]  run the queue\n"
+	       "       outbox --remove ID              delete a queued message\n"
+	       "       outbox --check                  try every smarthost, send "
+	       "nothing\n"
+	       "       outbox --init HOST[:PORT] [--user U] [--force]  write a "
+	       "config\n"
+	       "       outbox --version | --help\n"
+	       "The config is %s unless -C names another; OUTBOX_* variables\n"
+	       "override it. See outbox(8) and outbox.conf(5).\n",
 	       CONFIG_DEFAULT_PATH);
 	return EX_OK;
 }
 
+/* Which libcurl outbox runs on: the static one of `make LEAN=1`
+ * (conf/build-lean-curl.sh) or the system's shared one, with the
+ * protocols it was built with, and GnuTLS's version. */
 static int version(void)
 {
 	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+	const char *const *p;
 
-	printf("outbox %s\nlibcurl %s (%s), GnuTLS %s\n", OUTBOX_VERSION,
-	       v->version, v->ssl_version ? v->ssl_version : "no TLS",
-	       gnutls_check_version(NULL));
+	printf("outbox %s\nlibcurl %s (", OUTBOX_VERSION, v->version);
+#ifdef OUTBOX_LEAN
+	printf("static, lean build");
+#else
+	printf("shared");
+#endif
+	printf(", %s; protocols:", v->ssl_version ? v->ssl_version : "no TLS");
+	for (p = v->protocols; p != NULL && *p != NULL; p++)
+		printf(" %s", *p);
+	printf("), GnuTLS %s\n", gnutls_check_version(NULL));
 	return EX_OK;
 }
 
@@ -77,10 +98,13 @@ static int verify(const struct config *cfg, const struct options *opt)
 	struct addr_list rcpts = { 0 };
 	char err[512];
 	size_t i;
+	int r = envelope_recipients(cfg, opt->rcpts, opt->nrcpts, NULL, &rcpts,
+	                            err, sizeof(err));
 
-	if (envelope_recipients(cfg, opt->rcpts, opt->nrcpts, NULL, &rcpts,
-	                        err, sizeof(err)) != 0)
-		return complain(OB_DATAERR, err);
+	if (r != 0) {
+		addr_list_free(&rcpts);
+		return complain(r == -2 ? OB_CONFIG : OB_DATAERR, err);
+	}
 	for (i = 0; i < rcpts.count; i++)
 		printf("%s... deliverable: via smarthost %s\n", rcpts.addrs[i],
 		       cfg->hosts[0].host);
@@ -107,7 +131,8 @@ static int queue_mode(const struct config *cfg, const struct options *opt)
 
 	if (cfg->queue == NULL) {
 		if (opt->mode == MODE_LIST)
-			printf("Mail queue is empty (the queue is off)\n");
+			printf(opt->json ? "[]\n"
+			                 : "Mail queue is empty (the queue is off)\n");
 		return opt->remove_id ? complain(OB_CONFIG, "the queue is off")
 		                      : EX_OK;
 	}

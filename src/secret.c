@@ -127,21 +127,26 @@ static pid_t spawn(const char *cmd, bool privileged, int *out_fd)
 	return pid;
 }
 
-/* Read the child's output until EOF or the deadline. 0, 1 timeout, -1. */
-static int collect(int fd, char *buf, size_t cap, size_t *len, long timeout)
+/* Milliseconds left until start + timeout seconds. */
+static long ms_left(const struct timespec *start, long timeout)
 {
-	struct timespec start, now;
+	struct timespec now;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return timeout * 1000 - ((now.tv_sec - start->tv_sec) * 1000 +
+	                         (now.tv_nsec - start->tv_nsec) / 1000000);
+}
+
+/* Read the child's output until EOF or the deadline. 0, 1 timeout, -1. */
+static int collect(int fd, char *buf, size_t cap, size_t *len,
+                   const struct timespec *start, long timeout)
+{
 	*len = 0;
 	for (;;) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
-		long left;
+		long left = ms_left(start, timeout);
 		ssize_t n;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = timeout * 1000 - ((now.tv_sec - start.tv_sec) * 1000 +
-		                         (now.tv_nsec - start.tv_nsec) / 1000000);
 		if (left <= 0)
 			return 1;
 		if (poll(&pfd, 1, (int)left) <= 0)
@@ -166,6 +171,7 @@ int secret_command(const char *key, const char *cmd, long timeout,
                    bool privileged, char **out, char *err, size_t errlen)
 {
 	char *buf = malloc(SECRET_MAX + 1);
+	struct timespec start;
 	size_t len = 0;
 	int fd = -1, status = 0, rc;
 	pid_t pid;
@@ -179,12 +185,22 @@ int secret_command(const char *key, const char *cmd, long timeout,
 		free(buf);
 		return -1;
 	}
-	rc = collect(fd, buf, SECRET_MAX, &len, timeout);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	rc = collect(fd, buf, SECRET_MAX, &len, &start, timeout);
 	close(fd);
-	if (rc != 0)
+	/* the output may end before the command does: it still has only
+	 * what is left of the timeout */
+	while (rc == 0 && waitpid(pid, &status, WNOHANG) == 0) {
+		if (ms_left(&start, timeout) <= 0)
+			rc = 1;
+		else
+			usleep(10000);
+	}
+	if (rc != 0) {
 		kill(-pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
 	buf[len] = '\0';
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (rc == 1)

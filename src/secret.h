@@ -16,7 +16,7 @@
  * cmd runs without a shell when it has no shell syntax (split at blanks),
  * else with /bin/sh -c. Its stdin is /dev/null; its environment is ours
  * minus every OUTBOX_* variable, or, when privileged, a minimal one
- * (PATH, HOME, LOGNAME, USER, LANG). It gets `timeout` seconds, then is
+ * (PATH, HOME, LOGNAME, USER, LANG, LC_ALL, TZ). It gets `timeout` seconds, then is
  * killed. key names the config key in error messages.
  * Returns 0, or -1 with a one-line reason in err (never the output).
  */

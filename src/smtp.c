@@ -556,8 +556,10 @@ static void relay_name(struct smtp_client *c, struct smtp_result *res)
 	char *ip = NULL;
 
 	if (curl_easy_getinfo(c->curl, CURLINFO_PRIMARY_IP, &ip) != CURLE_OK ||
-	    ip == NULL || *ip == '\0')
-		ip = (char *)"none";
+	    ip == NULL || *ip == '\0') {
+		res->relay[0] = '\0';      /* no connection: logged as none */
+		return;
+	}
 	snprintf(res->relay, sizeof(res->relay), "%s[%s]:%d", c->host->host, ip,
 	         c->host->port);
 }

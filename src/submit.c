@@ -180,9 +180,6 @@ static enum ob_status deliver_now(struct job *j)
 		j->s->nok += rep.rcpt[i].state == RCPT_OK;
 		j->s->nrefused += rep.rcpt[i].state == RCPT_PERM;
 	}
-	/* the client will hear 250 for the others: tell the sender by mail */
-	if (refused && j->s->notify_refused && j->s->nok + temp.count > 0)
-		notify_refused(j, &rep);
 	if (temp.count > 0) {
 		snprintf(why, sizeof(why), "%s%s%s", rep.where,
 		         rep.where[0] ? ": " : "", rep.reason);
@@ -197,6 +194,9 @@ static enum ob_status deliver_now(struct job *j)
 			say(j, false, "queued as %s: %s", j->s->id, why);
 		}
 	}
+	/* the client will hear 250 for the others: tell the sender by mail */
+	if (refused && j->s->notify_refused && st == OB_NOUSER && j->s->nok > 0)
+		notify_refused(j, &rep);
 	addr_list_free(&temp);
 	deliver_report_free(&rep);
 	return st;
@@ -251,10 +251,13 @@ static enum ob_status take_message(struct job *j, int in_fd)
 	mo.fullname = j->s->fullname;
 	mo.domain = envelope_domain(j->cfg);
 	st = message_read(in_fd, j->spool, &mo, &j->msg, err, sizeof(err));
-	if (st == OB_OK &&
-	    envelope_recipients(j->cfg, j->s->rcpt_args, j->s->nrcpt_args,
-	                        &j->msg.rcpts, &j->rcpts, err, sizeof(err)) != 0)
-		st = OB_DATAERR;
+	if (st == OB_OK) {
+		int r = envelope_recipients(j->cfg, j->s->rcpt_args,
+		                            j->s->nrcpt_args, &j->msg.rcpts,
+		                            &j->rcpts, err, sizeof(err));
+
+		st = r == 0 ? OB_OK : r == -2 ? OB_CONFIG : OB_DATAERR;
+	}
 	if (st == OB_OK && j->rcpts.count == 0) {
 		st = OB_DATAERR;
 		str_copy(err, sizeof(err), "no recipients: give addresses as "
@@ -301,7 +304,7 @@ static enum ob_status run(struct job *j, int in_fd)
 		return st;
 	}
 	st = deliver_now(j);
-	if (st == OB_OK && !j->s->queued)
+	if (!j->s->queued)
 		log_event(LOG_INFO, "%s: removed", j->s->id);
 	if (st == OB_OK && j->q != NULL && !j->s->queued && queue_has_due(j->q))
 		submit_run_queue_detached(j->cfg, NULL); /* opportunistic flush */

@@ -53,9 +53,19 @@ $(foreach t,address message config aliases mime,$(eval \
 
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
+# Can $(FUZZ_CC) link a libFuzzer binary? Only asked when a goal needs the
+# answer (fuzz-regress, directly or from check): without the toolchain
+# fuzz-regress says SKIPPED and succeeds, or fails with FUZZ_REQUIRED=1.
+ifneq ($(filter fuzz-regress% check,$(MAKECMDGOALS)),)
+FUZZ_TOOLCHAIN_OK := $(shell echo 'int LLVMFuzzerTestOneInput(const \
+	unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }' | \
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -x c -o /dev/null - >/dev/null 2>&1 && \
+	echo yes)
+endif
+
 .PHONY: fuzz fuzz-smoke fuzz-regress fuzz-crashers \
 	$(FUZZ_TARGETS:%=fuzz-smoke-%) $(FUZZ_TARGETS:%=fuzz-regress-%) \
-	$(FUZZ_TARGETS:%=fuzz-crashers-%) fuzz-check-toolchain
+	$(FUZZ_TARGETS:%=fuzz-crashers-%)
 
 fuzz: $(FUZZ_BINS)
 
@@ -104,22 +114,31 @@ fuzz-smoke-$(1): $(FUZZ_DIR)/fuzz_$(1)
 		$(FUZZ_DIR)/corpus/$(1) > $(FUZZ_DIR)/fuzz_$(1).log 2>&1; \
 	rc=$$$$?; grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' \
 		$(FUZZ_DIR)/fuzz_$(1).log | tail -2; \
-	if [ $$$$rc -ne 0 ]; then tail -60 $(FUZZ_DIR)/fuzz_$(1).log; \
+	if [ $$$$rc -ne 0 ]; then \
+		grep -E -A30 'ERROR: |FUZZ CHECK FAILED|timeout after' \
+			$(FUZZ_DIR)/fuzz_$(1).log | grep -v '^0x' | head -40; \
+		grep -E 'Test unit written|^Base64' $(FUZZ_DIR)/fuzz_$(1).log; \
 		echo "fuzz_$(1): FAILED (exit $$$$rc; input in" \
 		     "$(FUZZ_DIR)/artifacts/$(1)/)"; exit 1; fi
 
-fuzz-regress-$(1): fuzz-check-toolchain
-	@if [ -e $(FUZZ_DIR)/.no-toolchain ]; then exit 0; fi; \
-	$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk \
-		$(FUZZ_DIR)/fuzz_$(1) >/dev/null || exit 1; \
-	files=$$$$(ls -d tests/fuzz/seeds/$(1)/* 2>/dev/null); \
+fuzz-regress-$(1): $(if $(FUZZ_TOOLCHAIN_OK),$(FUZZ_DIR)/fuzz_$(1))
+ifeq ($(FUZZ_TOOLCHAIN_OK),yes)
+	@files=$$$$(ls -d tests/fuzz/seeds/$(1)/* 2>/dev/null); \
 	if [ -z "$$$$files" ]; then echo "fuzz_$(1): no seeds"; exit 0; fi; \
 	if $(FUZZ_DIR)/fuzz_$(1) -timeout=$(FUZZ_TIMEOUT) \
 		-rss_limit_mb=$(FUZZ_RSS_MB) $$$$files \
 		> $(FUZZ_DIR)/regress_$(1).log 2>&1; then \
 		echo "fuzz_$(1): $$$$(echo $$$$files | wc -w) seeds OK"; \
-	else tail -40 $(FUZZ_DIR)/regress_$(1).log; \
+	else grep -E -B2 -A30 'ERROR: |FUZZ CHECK FAILED|timeout after' \
+			$(FUZZ_DIR)/regress_$(1).log | head -50; \
 		echo "fuzz_$(1): seed regression FAILED"; exit 1; fi
+else
+	@if [ "$(FUZZ_REQUIRED)" = 1 ]; then \
+		echo "fuzz: $(FUZZ_CC) cannot build libFuzzer targets" \
+		     "(install clang libclang-rt-14-dev)"; exit 1; fi; \
+	echo "fuzz_$(1): SKIPPED: $(FUZZ_CC) cannot build libFuzzer" \
+	     "targets (install clang libclang-rt-14-dev)"
+endif
 
 fuzz-crashers-$(1): $(FUZZ_DIR)/fuzz_$(1)
 	@files=$$$$(ls -d tests/fuzz/crashers/$(1)/* 2>/dev/null); \
@@ -139,23 +158,5 @@ fuzz-smoke: $(FUZZ_TARGETS:%=fuzz-smoke-%)
 fuzz-regress: $(FUZZ_TARGETS:%=fuzz-regress-%)
 
 fuzz-crashers: $(FUZZ_TARGETS:%=fuzz-crashers-%)
-
-# Can $(FUZZ_CC) link a libFuzzer binary? If not, fuzz-regress is skipped
-# (or fails with FUZZ_REQUIRED=1).
-fuzz-check-toolchain: | $(FUZZ_DIR)
-	@rm -f $(FUZZ_DIR)/.no-toolchain; \
-	if ! printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
-		'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
-		'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)' \
-		'{ (void)d; (void)n; return 0; }' | \
-		$(FUZZ_CC) $(FUZZ_CFLAGS) -x c -o $(FUZZ_DIR)/.toolchain-probe - \
-		>/dev/null 2>&1; then \
-		if [ "$(FUZZ_REQUIRED)" = 1 ]; then \
-			echo "fuzz: $(FUZZ_CC) cannot build libFuzzer targets" \
-			     "(install clang libclang-rt-14-dev)"; exit 1; fi; \
-		echo "fuzz-regress: SKIPPED: $(FUZZ_CC) cannot build libFuzzer" \
-		     "targets (install clang libclang-rt-14-dev)"; \
-		touch $(FUZZ_DIR)/.no-toolchain; fi; \
-	rm -f $(FUZZ_DIR)/.toolchain-probe
 
 .DEFAULT_GOAL := $(FUZZ_SAVED_DEFAULT_GOAL)

@@ -70,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct aliases *a = NULL;
 	char err[512];
 	char first[NAME_MAX_FUZZ + 1] = "", last[NAME_MAX_FUZZ + 1] = "";
+	const char *why;
 	size_t i;
 
 	memset(err, 'x', sizeof(err));
@@ -80,7 +81,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strncmp(err, "line ", 5) != 0 || err[5] < '1' || err[5] > '9')
 			fuzz_fail("aliases_parse: error [%s] without a line number",
 			          err);
-		fuzz_check_no_echo(err, aliases_strings, NULL, data, size, 12,
+		/* the reason after "line N: " */
+		why = err + 5;
+		while (*why >= '0' && *why <= '9')
+			why++;
+		if (why[0] != ':' || why[1] != ' ')
+			fuzz_fail("aliases_parse: error [%s] is not \"line N: "
+			          "reason\"", err);
+		fuzz_check_no_echo(why + 2, aliases_strings, NULL, data, size, 12,
 		                   "aliases_parse");
 		return 0;
 	}

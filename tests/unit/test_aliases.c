@@ -410,7 +410,7 @@ static void test_load(void **state)
 {
 	char path[128];
 	size_t len, entries;
-	char *text = big_text(&len, &entries);
+	char *text = big_text(&len, &entries), *grown;
 	struct aliases *a = NULL;
 	char err[512];
 
@@ -424,8 +424,9 @@ static void test_load(void **state)
 	aliases_free(a);
 
 	/* one byte more: refused, naming the file */
-	text = realloc(text, len + 1);
-	assert_non_null(text);
+	grown = realloc(text, len + 1);
+	assert_non_null(grown);
+	text = grown;
 	text[len] = '\n';
 	write_file(path, text, len + 1);
 	a = (struct aliases *)&a;

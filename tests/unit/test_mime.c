@@ -289,9 +289,10 @@ static void check_soft(size_t n, const char *tail, const char *want_tail,
 	size_t wl = strlen(want), rl = strlen(want_rest);
 	enum mime_fix how;
 	struct buf out;
+	char *grown = realloc(want, wl + rl + 1);
 
-	want = realloc(want, wl + rl + 1);
-	assert_non_null(want);
+	assert_non_null(grown);
+	want = grown;
 	memcpy(want + wl, want_rest, rl + 1);
 	out = fix_str(in, false, &how);
 	assert_int_equal(how, MIME_QP);
