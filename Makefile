@@ -86,6 +86,7 @@ check: deps
 	$(MAKE) banned
 	$(MAKE) all $(UNIT_BINS)
 	$(MAKE) unit
+	$(MAKE) fuzz-regress
 	$(MAKE) integration
 
 banned:
@@ -97,7 +98,8 @@ unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 integration: $(OUT)
-	OUTBOX_BIN=$(abspath $(OUT)) $(PYTEST) -q -p no:cacheprovider tests/integration
+	OUTBOX_BIN=$(abspath $(OUT)) OUTBOX_SANITIZE=$(SANITIZE) \
+		$(PYTEST) -q -p no:cacheprovider tests/integration
 
 demo: deps $(OUT)
 	@tests/demo.sh

@@ -131,7 +131,9 @@ static int add_entry(struct aliases *a, const char *s, size_t len,
 	if (q != NULL) {
 		name = s + 1;
 		nlen = (size_t)(q - name);
-		colon = q + 1 + strspn(q + 1, " \t");
+		colon = q + 1;
+		while (colon < s + len && (*colon == ' ' || *colon == '\t'))
+			colon++;
 		if (colon >= s + len || *colon != ':')
 			colon = NULL;
 	} else {
@@ -193,6 +195,18 @@ static size_t entry_end(const char *text, size_t len, size_t i, size_t *next,
 	}
 }
 
+/* Only blanks (and a CR) in s[0..n)? */
+static bool blank(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	}
+	return true;
+}
+
 int aliases_parse(const char *text, size_t len, struct aliases **out,
                   char *err, size_t errlen)
 {
@@ -216,8 +230,7 @@ int aliases_parse(const char *text, size_t len, struct aliases **out,
 			aliases_free(a);
 			return -1;
 		}
-		if (end > i && text[i] != '#' && text[i] != '\r' &&
-		    strspn(text + i, " \t\r") < end - i &&
+		if (end > i && text[i] != '#' && !blank(text + i, end - i) &&
 		    add_entry(a, text + i, end - i, why, sizeof(why)) != 0) {
 			snprintf(err, errlen, "line %d: %s", first, why);
 			aliases_free(a);
@@ -264,8 +277,8 @@ int aliases_load(const char *path, struct aliases **out, char *err,
 	}
 	rc = aliases_parse(buf, len, out, why, sizeof(why));
 	free(buf);
-	if (rc != 0)
-		snprintf(err, errlen, "%s:%s", path, why + 4);
+	if (rc != 0)    /* "line N: reason" -> "PATH:N: reason" */
+		snprintf(err, errlen, "%s:%s", path, why + 5);
 	return rc;
 }
 
