@@ -23,7 +23,6 @@
 #include "util.h"
 
 #define IN_BUF (64 * 1024)
-#define OUT_BUF (64 * 1024)
 #define FULLNAME_MAX 256
 
 enum hkind {
@@ -56,14 +55,10 @@ struct reader {
 };
 
 struct writer {
-	int fd;
-	size_t len;
-	off_t total;
-	bool failed;
+	struct outbuf out;
 	bool eightbit;
 	unsigned char last;     /* last byte written */
 	size_t linelen, longest;
-	unsigned char buf[OUT_BUF];
 };
 
 struct headers {
@@ -112,12 +107,6 @@ static int rd_want(struct reader *r, size_t want)
 
 /* ---- output ---- */
 
-static void wr_flush(struct writer *w)
-{
-	if (w->len > 0 && !w->failed && write_all(w->fd, w->buf, w->len) != 0)
-		w->failed = true;
-	w->len = 0;
-}
 
 /* Any byte >= 0x80 in p[0..n)? A word at a time. */
 static bool has_8bit(const unsigned char *p, size_t n)
@@ -168,20 +157,8 @@ static void wr_put(struct writer *w, const void *data, size_t len)
 	if (!w->eightbit)
 		w->eightbit = has_8bit(p, len);
 	track_lines(w, p, len);
-	while (len > 0) {
-		size_t n = sizeof(w->buf) - w->len;
-
-		if (n > len)
-			n = len;
-		memcpy(w->buf + w->len, p, n);
-		w->len += n;
-		w->total += (off_t)n;
-		p += n;
-		len -= n;
-		if (w->len == sizeof(w->buf))
-			wr_flush(w);
-	}
-	w->last = p[-1];
+	outbuf_put(&w->out, p, len);
+	w->last = p[len - 1];
 }
 
 static void wr_str(struct writer *w, const char *s)
@@ -659,14 +636,14 @@ enum ob_status message_read(int in, int out, const struct message_opts *o,
 		rc = fail(&s, OB_SOFTWARE, "%s", "out of memory");
 	} else {
 		s.r->fd = in;
-		s.w->fd = out;
+		s.w->out.fd = out;
 		s.w->last = '\n';
 		rc = run(&s);
-		wr_flush(s.w);
-		if (rc == OB_OK && s.w->failed)
+		outbuf_flush(&s.w->out);
+		if (rc == OB_OK && s.w->out.failed)
 			rc = fail(&s, OB_CANTCREAT, "cannot write the spool file: "
 			          "%s", strerror(errno));
-		m->size = s.w->total;
+		m->size = s.w->out.total;
 		m->eightbit = s.w->eightbit;
 		m->longest_line = s.w->longest > s.w->linelen ? s.w->longest
 		                                              : s.w->linelen;

@@ -17,43 +17,9 @@
 #define BUF (64 * 1024)
 #define QP_LINE 76
 
-struct out {
-	int fd;
-	size_t len;
-	off_t total;
-	bool failed;
-	unsigned char buf[BUF];
-};
-
-static void flush_out(struct out *o)
-{
-	if (o->len > 0 && !o->failed && write_all(o->fd, o->buf, o->len) != 0)
-		o->failed = true;
-	o->len = 0;
-}
-
-static void put(struct out *o, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-
-	while (n > 0) {
-		size_t k = sizeof(o->buf) - o->len;
-
-		if (k > n)
-			k = n;
-		memcpy(o->buf + o->len, s, k);
-		o->len += k;
-		o->total += (off_t)k;
-		s += k;
-		n -= k;
-		if (o->len == sizeof(o->buf))
-			flush_out(o);
-	}
-}
-
 /* Copy text, breaking lines longer than MIME_LINE_MAX with CRLF SPACE.
  * *col carries the current line's length across calls. */
-static void put_broken(struct out *o, const unsigned char *p, size_t n,
+static void put_broken(struct outbuf *o, const unsigned char *p, size_t n,
                        size_t *col)
 {
 	size_t i;
@@ -63,19 +29,19 @@ static void put_broken(struct out *o, const unsigned char *p, size_t n,
 			*col = 0;
 		} else if (p[i] != '\r') {
 			if (*col >= MIME_LINE_MAX) {
-				put(o, "\r\n ", 3);
+				outbuf_put(o, "\r\n ", 3);
 				*col = 1;
 			}
 			(*col)++;
 		}
-		put(o, p + i, 1);
+		outbuf_put(o, p + i, 1);
 	}
 }
 
 /* ---- quoted-printable, streamed ---- */
 
 struct qp {
-	struct out *o;
+	struct outbuf *o;
 	size_t col;
 	int held;               /* a space/tab or CR waiting for the next byte */
 };
@@ -83,10 +49,10 @@ struct qp {
 static void qp_token(struct qp *q, const char *t, size_t n)
 {
 	if (q->col + n > QP_LINE - 1) {
-		put(q->o, "=\r\n", 3);
+		outbuf_put(q->o, "=\r\n", 3);
 		q->col = 0;
 	}
-	put(q->o, t, n);
+	outbuf_put(q->o, t, n);
 	q->col += n;
 }
 
@@ -103,7 +69,7 @@ static void qp_byte(struct qp *q, unsigned char c)
 	if (q->held == '\r') {
 		q->held = -1;
 		if (c == '\n') {
-			put(q->o, "\r\n", 2);   /* a hard line break */
+			outbuf_put(q->o, "\r\n", 2);   /* a hard line break */
 			q->col = 0;
 			return;
 		}
@@ -191,7 +157,7 @@ static bool qp_possible(const char *hdr, size_t n)
 }
 
 /* Copy the header fields, minus Content-Transfer-Encoding when qp. */
-static void put_headers(struct out *o, const char *hdr, size_t n, bool qp,
+static void put_headers(struct outbuf *o, const char *hdr, size_t n, bool qp,
                         bool eightbit)
 {
 	size_t i = 0, col = 0, k;
@@ -212,10 +178,10 @@ static void put_headers(struct out *o, const char *hdr, size_t n, bool qp,
 	if (!qp)
 		return;
 	if (field(hdr, n, "MIME-Version", &k) == NULL)
-		put(o, "MIME-Version: 1.0\r\n", 19);
+		outbuf_put(o, "MIME-Version: 1.0\r\n", 19);
 	if (field(hdr, n, "Content-Type", &k) == NULL && eightbit)
-		put(o, "Content-Type: text/plain; charset=utf-8\r\n", 41);
-	put(o, "Content-Transfer-Encoding: quoted-printable\r\n", 45);
+		outbuf_put(o, "Content-Type: text/plain; charset=utf-8\r\n", 41);
+	outbuf_put(o, "Content-Transfer-Encoding: quoted-printable\r\n", 45);
 }
 
 /* ---- the whole message ---- */
@@ -249,7 +215,7 @@ static char *read_headers(int fd, size_t *n, size_t *hlen)
 
 /* Write the repaired message to out; the body comes from in_fd, after
  * the first `already` bytes held in buf. */
-static int transform(int in_fd, struct out *o, const char *buf, size_t n,
+static int transform(int in_fd, struct outbuf *o, const char *buf, size_t n,
                      size_t hlen, bool qp, bool eightbit)
 {
 	struct qp q = { o, 0, -1 };
@@ -258,7 +224,7 @@ static int transform(int in_fd, struct out *o, const char *buf, size_t n,
 	ssize_t r;
 
 	put_headers(o, buf, hlen, qp, eightbit);
-	put(o, "\r\n", 2);
+	outbuf_put(o, "\r\n", 2);
 	for (;;) {
 		const unsigned char *p = (const unsigned char *)buf + body;
 		size_t len = n - body;
@@ -284,7 +250,7 @@ static int transform(int in_fd, struct out *o, const char *buf, size_t n,
 	}
 	if (qp)
 		qp_end(&q);
-	flush_out(o);
+	outbuf_flush(o);
 	return o->failed ? -1 : 0;
 }
 
@@ -311,7 +277,7 @@ static int copy_back(int tmp, int fd, off_t size)
 int mime_fix_long_lines(int fd, off_t *size, bool eightbit,
                         enum mime_fix *how, char *err, size_t errlen)
 {
-	struct out *o = calloc(1, sizeof(*o));
+	struct outbuf *o = calloc(1, sizeof(*o));
 	size_t n = 0, hlen = 0;
 	char *buf = NULL;
 	bool qp;

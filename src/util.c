@@ -113,6 +113,32 @@ int parse_duration(const char *s, long max, long *secs)
 	return 0;
 }
 
+void outbuf_flush(struct outbuf *o)
+{
+	if (o->len > 0 && !o->failed && write_all(o->fd, o->buf, o->len) != 0)
+		o->failed = true;
+	o->len = 0;
+}
+
+void outbuf_put(struct outbuf *o, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	while (n > 0) {
+		size_t k = sizeof(o->buf) - o->len;
+
+		if (k > n)
+			k = n;
+		memcpy(o->buf + o->len, s, k);
+		o->len += k;
+		o->total += (off_t)k;
+		s += k;
+		n -= k;
+		if (o->len == sizeof(o->buf))
+			outbuf_flush(o);
+	}
+}
+
 void secure_zero(void *p, size_t len)
 {
 	volatile unsigned char *v = p;

@@ -33,6 +33,21 @@ int parse_long(const char *s, long min, long max, long *out);
 /* Overwrite len bytes of p with zeros in a way the compiler keeps. */
 void secure_zero(void *p, size_t len);
 
+/* A buffered writer to a file descriptor; failures stick in .failed. */
+#define OUTBUF_SIZE (64 * 1024)
+struct outbuf {
+	int fd;
+	size_t len;
+	off_t total;            /* bytes put so far */
+	bool failed;            /* a write failed (errno tells) */
+	unsigned char buf[OUTBUF_SIZE];
+};
+
+/* Append n bytes (written out whenever the buffer fills). */
+void outbuf_put(struct outbuf *o, const void *p, size_t n);
+/* Write out what is buffered. */
+void outbuf_flush(struct outbuf *o);
+
 /* Create an anonymous (already unlinked) read/write file in dir (or in
  * $TMPDIR, or /tmp, when dir is NULL). Returns the fd, or -1 with errno. */
 int tmpfile_anon(const char *dir);
