@@ -102,8 +102,9 @@ static int add_targets(struct aliases *a, struct addr_list *t,
 	for (i = 0; i < parsed.count; i++) {
 		const char *tgt = parsed.addrs[i] + (parsed.addrs[i][0] == '"');
 
-		if (tgt[0] == '|' || tgt[0] == '/') {
-			a->skipped++;     /* a quoted "|command" or "/file" */
+		if (tgt[0] == '|' || tgt[0] == '/' ||
+		    strncasecmp(tgt, ":include:", 9) == 0) {
+			a->skipped++;     /* quoted: "|command", "/file"... */
 			continue;
 		}
 		if (addr_list_add(t, parsed.addrs[i]) != 0) {
@@ -126,6 +127,10 @@ static int add_entry(struct aliases *a, const char *s, size_t len,
 	struct entry *e;
 	void *grown;
 
+	/* CRLF line ends: the last one's CR is not part of the value */
+	while (len > 0 && (s[len - 1] == '\r' || s[len - 1] == ' ' ||
+	                   s[len - 1] == '\t'))
+		len--;
 	/* aliases(5): a name with blanks or specials is double-quoted */
 	q = s[0] == '"' ? memchr(s + 1, '"', len - 1) : NULL;
 	if (q != NULL) {
@@ -156,8 +161,10 @@ static int add_entry(struct aliases *a, const char *s, size_t len,
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 32;
 
-		if (cap > MAX_ENTRIES)
+		if (a->n >= MAX_ENTRIES)
 			return snprintf(err, errlen, "too many aliases"), -1;
+		if (cap > MAX_ENTRIES)
+			cap = MAX_ENTRIES;
 		grown = realloc(a->e, cap * sizeof(*a->e));
 		if (grown == NULL)
 			return snprintf(err, errlen, "out of memory"), -1;

@@ -27,7 +27,9 @@ static void put_broken(struct outbuf *o, const unsigned char *p, size_t n,
 	for (i = 0; i < n; i++) {
 		if (p[i] == '\n') {
 			*col = 0;
-		} else if (p[i] != '\r') {
+		} else if (p[i] != '\r' || (i + 1 < n && p[i + 1] != '\n')) {
+			/* a CR counts unless it starts the line end (one at the
+			 * very end of a chunk is taken to) */
 			if (*col >= MIME_LINE_MAX) {
 				outbuf_put(o, "\r\n ", 3);
 				*col = 1;
@@ -126,8 +128,9 @@ static const char *field(const char *hdr, size_t n, const char *name,
 				nl = memchr(hdr + e, '\n', n - e);
 				e = nl ? (size_t)(nl - hdr) + 1 : n;
 			}
-			while (v < e && (hdr[v] == ' ' || hdr[v] == '\t'))
-				v++;
+			while (v < e && (hdr[v] == ' ' || hdr[v] == '\t' ||
+			                 hdr[v] == '\r' || hdr[v] == '\n'))
+				v++;    /* folded right after the colon, too */
 			*len = e - v;
 			return hdr + v;
 		}
