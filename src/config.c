@@ -31,6 +31,7 @@ struct parse_ctx {
 	int line;
 	char *err;
 	size_t errlen;
+	char env_name[64];      /* the OUTBOX_* variable being read */
 };
 
 typedef int (*key_fn)(struct parse_ctx *p, const char *key, const char *val);
@@ -622,7 +623,7 @@ static int load_file(struct parse_ctx *p, const char *path)
 
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
-	struct parse_ctx p = { cfg, path, 0, err, errlen };
+	struct parse_ctx p = { cfg, path, 0, err, errlen, "" };
 	int rc;
 
 	if (set_defaults(cfg, path) != 0) {
@@ -695,7 +696,8 @@ static int apply_env(struct parse_ctx *p)
 		val = getenv(name);
 		if (val == NULL)
 			continue;
-		p->file = name;
+		str_copy(p->env_name, sizeof(p->env_name), name);
+		p->file = p->env_name;  /* errors name the variable */
 		if (strlen(val) >= sizeof(line))
 			return bad(p, NULL, "value too long");
 		snprintf(line, sizeof(line), "%s", val);
@@ -712,7 +714,7 @@ int config_load_env(const char *path, struct config *cfg, char *err,
                     size_t errlen)
 {
 	struct parse_ctx p = { cfg, path ? path : "environment", 0, err,
-	                       errlen };
+	                       errlen, "" };
 	int rc = 0;
 
 	if (set_defaults(cfg, path ? path : "(environment)") != 0) {

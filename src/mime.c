@@ -17,27 +17,55 @@
 #define BUF (64 * 1024)
 #define QP_LINE 76
 
+/* Line breaking state, carried across the chunks of one text. */
+struct brk {
+	size_t col;             /* octets on the current line */
+	bool cr_held;           /* a CR whose next byte is not known yet */
+};
+
+/* One octet c that counts toward the line (a break first if it is full). */
+static void put_counted(struct outbuf *o, struct brk *b, unsigned char c)
+{
+	if (b->col >= MIME_LINE_MAX) {
+		outbuf_put(o, "\r\n ", 3);
+		b->col = 1;
+	}
+	b->col++;
+	outbuf_put(o, &c, 1);
+}
+
 /* Copy text, breaking lines longer than MIME_LINE_MAX with CRLF SPACE.
- * *col carries the current line's length across calls. */
+ * A CR counts unless it starts the line end, so a CR that ends a chunk
+ * waits for the next byte (mime_brk_end puts a last one out). */
 static void put_broken(struct outbuf *o, const unsigned char *p, size_t n,
-                       size_t *col)
+                       struct brk *b)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (p[i] == '\n') {
-			*col = 0;
-		} else if (p[i] != '\r' || (i + 1 < n && p[i + 1] != '\n')) {
-			/* a CR counts unless it starts the line end (one at the
-			 * very end of a chunk is taken to) */
-			if (*col >= MIME_LINE_MAX) {
-				outbuf_put(o, "\r\n ", 3);
-				*col = 1;
-			}
-			(*col)++;
+		if (b->cr_held) {
+			b->cr_held = false;
+			if (p[i] == '\n')
+				outbuf_put(o, "\r", 1);
+			else
+				put_counted(o, b, '\r');
 		}
-		outbuf_put(o, p + i, 1);
+		if (p[i] == '\n') {
+			b->col = 0;
+			outbuf_put(o, p + i, 1);
+		} else if (p[i] == '\r') {
+			b->cr_held = true;
+		} else {
+			put_counted(o, b, p[i]);
+		}
 	}
+}
+
+static void brk_end(struct outbuf *o, struct brk *b)
+{
+	if (b->cr_held)
+		put_counted(o, b, '\r');
+	b->cr_held = false;
 }
 
 /* ---- quoted-printable, streamed ---- */
@@ -163,7 +191,8 @@ static bool qp_possible(const char *hdr, size_t n)
 static void put_headers(struct outbuf *o, const char *hdr, size_t n, bool qp,
                         bool eightbit)
 {
-	size_t i = 0, col = 0, k;
+	struct brk b = { 0, false };
+	size_t i = 0, k;
 	bool skipping = false;
 	const char *cte = "Content-Transfer-Encoding:";
 
@@ -175,9 +204,10 @@ static void put_headers(struct outbuf *o, const char *hdr, size_t n, bool qp,
 			skipping = qp && end - i > strlen(cte) &&
 			           str_nieq(hdr + i, cte, strlen(cte));
 		if (!skipping)
-			put_broken(o, (const unsigned char *)hdr + i, end - i, &col);
+			put_broken(o, (const unsigned char *)hdr + i, end - i, &b);
 		i = end;
 	}
+	brk_end(o, &b);
 	if (!qp)
 		return;
 	if (field(hdr, n, "MIME-Version", &k) == NULL)
@@ -222,8 +252,9 @@ static int transform(int in_fd, struct outbuf *o, const char *buf, size_t n,
                      size_t hlen, bool qp, bool eightbit)
 {
 	struct qp q = { o, 0, -1 };
+	struct brk b = { 0, false };
 	unsigned char chunk[BUF];
-	size_t col = 0, i, body = hlen < n ? hlen + 2 : n;
+	size_t i, body = hlen < n ? hlen + 2 : n;
 	ssize_t r;
 
 	put_headers(o, buf, hlen, qp, eightbit);
@@ -245,7 +276,7 @@ static int transform(int in_fd, struct outbuf *o, const char *buf, size_t n,
 		}
 		body = n;
 		if (!qp) {
-			put_broken(o, p, len, &col);
+			put_broken(o, p, len, &b);
 			continue;
 		}
 		for (i = 0; i < len; i++)
@@ -253,6 +284,8 @@ static int transform(int in_fd, struct outbuf *o, const char *buf, size_t n,
 	}
 	if (qp)
 		qp_end(&q);
+	else
+		brk_end(o, &b);
 	outbuf_flush(o);
 	return o->failed ? -1 : 0;
 }

@@ -95,9 +95,9 @@ int smtpd_parse_path(const char *arg, size_t len, char **addr,
 	*addr = NULL;
 	if (len == 0 || arg[0] != '<') {
 		/* lenient: a bare address up to the first blank */
-		plen = strcspn(arg, " \t");
-		if (plen > len)
-			plen = len;
+		plen = 0;
+		while (plen < len && arg[plen] != ' ' && arg[plen] != '\t')
+			plen++;
 	} else {
 		close = memchr(arg, '>', len);
 		if (close == NULL) {
@@ -106,7 +106,7 @@ int smtpd_parse_path(const char *arg, size_t len, char **addr,
 		}
 		plen = (size_t)(close - arg) + 1;
 	}
-	if (plen == 0 || memchr(arg, '\0', len) != NULL) {
+	if (plen == 0 || (len > 0 && memchr(arg, '\0', len) != NULL)) {
 		snprintf(err, errlen, "empty or malformed path");
 		return -1;
 	}

@@ -1,21 +1,23 @@
-# tests/fuzz/fuzz.mk - libFuzzer targets (included by the Makefile with
-# "-include tests/fuzz/fuzz.mk"; standalone: make -f Makefile -f tests/fuzz/fuzz.mk fuzz).
+# tests/fuzz/fuzz.mk - libFuzzer targets, included by the Makefile
+# ("-include tests/fuzz/fuzz.mk"; also usable alone: make -f tests/fuzz/fuzz.mk).
 #
-#   make fuzz                  build every target into build/fuzz/
-#   make fuzz-smoke            fuzz each target FUZZ_SECONDS (default 60) on a
-#                              copy of its seeds in build/fuzz/corpus/NAME;
-#                              fails if any target crashes (use -j2 to run
-#                              two at a time). Crashes: build/fuzz/artifacts/
-#   make fuzz-regress          run each target once over tests/fuzz/seeds/NAME
-#                              (no fuzzing: a crash once found stays fixed)
-#   make fuzz-crashers         run each target over tests/fuzz/crashers/NAME
-#                              (reproducers of open bugs, not yet in seeds/)
-#   make fuzz-smoke-NAME / fuzz-regress-NAME   one target only
+#   make fuzz              build every target into build/fuzz/
+#   make fuzz-smoke        fuzz each target FUZZ_SECONDS (default 60) on a copy
+#                          of its seeds in build/fuzz/corpus/NAME; fails when a
+#                          target crashes (input in build/fuzz/artifacts/NAME/,
+#                          log in build/fuzz/fuzz_NAME.log); -j2 runs two at once
+#   make fuzz-regress      run each target once over every file of
+#                          tests/fuzz/seeds/NAME, no fuzzing (part of make check:
+#                          a crash once found stays fixed; a few seconds)
+#   make -k fuzz-crashers  run the reproducers of open bugs in
+#                          tests/fuzz/crashers/NAME: "fixed" or "crashes" each
+#   make fuzz-smoke-NAME, fuzz-regress-NAME, fuzz-crashers-NAME: one target
 #
 # Each target is compiled with clang -fsanitize=fuzzer,address,undefined
-# with the src/*.c files it needs (FUZZ_MODS_* below; compiled for fuzzing
-# in build/fuzz/obj, never taken from build/*.o, whose flags differ). Needs clang and its libFuzzer runtime (Debian:
-# clang, libclang-rt-14-dev). Without them fuzz-regress says SKIPPED and
+# together with the src/*.c files it needs (FUZZ_MODS_* below), compiled for
+# fuzzing in build/fuzz/obj (never build/*.o, whose flags differ). Needs
+# clang and its libFuzzer runtime (Debian: clang, libclang-rt-14-dev), and
+# python3 (cstrings.py). Without the toolchain fuzz-regress says SKIPPED and
 # succeeds, unless FUZZ_REQUIRED=1.
 
 FUZZ_SAVED_DEFAULT_GOAL := $(.DEFAULT_GOAL)

@@ -9,9 +9,6 @@
  * decoding back to the original body, with the small decoder below;
  * broken lines equal to the original once every inserted CRLF SPACE is
  * removed).
- *
- * Tests for bugs that are reported but not fixed yet call KNOWN_BUG():
- * they are skipped unless OUTBOX_TEST_KNOWN_BUGS=1 is set.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -29,14 +26,6 @@
 #include <unistd.h>
 
 #include "mime.h"
-
-#define KNOWN_BUG(why)                                                  \
-	do {                                                            \
-		if (getenv("OUTBOX_TEST_KNOWN_BUGS") == NULL) {         \
-			print_message("[  SKIP    ] known bug: %s\n", why); \
-			skip();                                         \
-		}                                                       \
-	} while (0)
 
 /* Complete headers of a plain message. */
 #define HDR "From: cron@example.com\r\nTo: root@example.com\r\n" \
