@@ -189,7 +189,9 @@ int queue_spool(struct queue *q, char id[QUEUE_ID_LEN + 1],
 	}
 	if (q->fmode != 0600)
 		fchmod(fd, q->fmode);   /* the group bits, past the umask */
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+	/* blocking: a queue run checking tmp/ for abandoned files may hold
+	 * the lock for a moment; it never removes a file this new */
+	if (flock(fd, LOCK_EX) != 0) {
 		snprintf(err, errlen, "cannot lock the spool file: %s",
 		         strerror(errno));
 		close(fd);
