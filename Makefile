@@ -4,6 +4,7 @@ PREFIX    ?= /usr/local
 SBINDIR   ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 MANDIR    ?= $(PREFIX)/share/man
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 QUEUEDIR  ?= /var/spool/outbox
 SENDMAIL_LINKS ?= /usr/sbin/sendmail /usr/lib/sendmail /usr/bin/mailq /usr/bin/newaliases
 DESTDIR   ?=
@@ -14,7 +15,8 @@ PKGS       = libcurl gnutls
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN       = -std=c11 -Wall -Wextra -Werror
-DEFS       = -DOUTBOX_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"'
+DEFS       = -DOUTBOX_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
+             -DCA_BUNDLE='"$(CA_BUNDLE)"'
 # Each build flavour has its own object directory, so objects compiled
 # with other flags are never mixed in; OUT is the binary.
 ifeq ($(SANITIZE),1)

@@ -4,9 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "envelope.h"
 
-#include <netdb.h>
 #include <pwd.h>
-#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,29 +26,59 @@ static const char *host_name(void)
 	return host;
 }
 
+/*
+ * The dotted name /etc/hosts gives host (the resolver's "files" answer),
+ * into out. No DNS query: a resolver that does not answer would stall
+ * every send for seconds, beyond outbox's own timeout.
+ */
+static bool hosts_fqdn(const char *host, char *out, size_t n)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen("/etc/hosts", "re");
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		char *tok = line, *dotted = NULL;
+		bool has_host = false, first = true;
+		size_t k, hl = strlen(host);
+
+		line[strcspn(line, "#")] = '\0';
+		for (;;) {
+			tok += strspn(tok, " \t\r\n");
+			k = strcspn(tok, " \t\r\n");
+			if (k == 0)
+				break;
+			if (tok[k] != '\0')
+				tok[k++] = '\0';
+			if (!first && strcasecmp(tok, host) == 0)
+				has_host = true;
+			else if (!first && dotted == NULL && strncasecmp(tok, host,
+			         hl) == 0 && tok[hl] == '.')
+				dotted = tok;           /* host.example.com */
+			first = false;          /* the first field is the address */
+			tok += k;
+		}
+		if (has_host && dotted != NULL)
+			found = str_copy(out, n, dotted);
+	}
+	fclose(f);
+	return found;
+}
+
 const char *envelope_fqdn(const struct config *cfg)
 {
 	static char fqdn[256];
-	struct addrinfo hints, *ai = NULL;
 	const char *host = host_name();
 
 	if (fqdn[0] != '\0')
 		return fqdn;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_CANONNAME;
-	hints.ai_family = AF_UNSPEC;
 	if (strchr(host, '.') != NULL && !str_nieq(host, "localhost", 9))
 		str_copy(fqdn, sizeof(fqdn), host);
-	else if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai != NULL &&
-	         ai->ai_canonname != NULL && strchr(ai->ai_canonname, '.') &&
-	         !str_nieq(ai->ai_canonname, "localhost", 9))
-		str_copy(fqdn, sizeof(fqdn), ai->ai_canonname);
-	else if (cfg != NULL && cfg->domain != NULL)
-		str_copy(fqdn, sizeof(fqdn), cfg->domain);
-	else
-		str_copy(fqdn, sizeof(fqdn), host);
-	if (ai != NULL)
-		freeaddrinfo(ai);
+	else if (!hosts_fqdn(host, fqdn, sizeof(fqdn)))
+		str_copy(fqdn, sizeof(fqdn), cfg != NULL && cfg->domain != NULL
+		                             ? cfg->domain : host);
 	return fqdn;
 }
 

@@ -18,8 +18,9 @@ const char *envelope_domain(const struct config *cfg);
 
 /*
  * The name to greet the smarthost with when "helo" is not set: the host's
- * fully qualified name from the resolver, else the "domain" key, else the
- * plain host name; never "localhost", which relays refuse. Static storage.
+ * fully qualified name (a dotted host name, or the dotted name /etc/hosts
+ * gives it; no DNS query, which could stall), else the "domain" key, else
+ * the plain host name; never "localhost", which relays refuse. Static.
  */
 const char *envelope_fqdn(const struct config *cfg);
 

@@ -284,8 +284,9 @@ static int post(const struct config *cfg, const char *body, struct reply *r,
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, cfg->timeout);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	if (cfg->ca_file != NULL) {
-		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
+	if (cfg->ca_file != NULL || ca_bundle() != NULL) {
+		curl_easy_setopt(h, CURLOPT_CAINFO,
+		                 cfg->ca_file ? cfg->ca_file : ca_bundle());
 		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 	}
 	rc = curl_easy_perform(h);

@@ -327,10 +327,11 @@ static CURLcode set_tls(struct smtp_client *c)
 	rc |= curl_easy_setopt(c->curl, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	rc |= curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, verify);
 	rc |= curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, verify * 2);
-	if (cfg->ca_file != NULL) {
-		/* only this file: loading the system directory as well costs
-		 * hundreds of certificates per process */
-		rc |= curl_easy_setopt(c->curl, CURLOPT_CAINFO, cfg->ca_file);
+	if (cfg->ca_file != NULL || ca_bundle() != NULL) {
+		/* only this file: libcurl would also scan the system's
+		 * certificate directory, hundreds of files per process */
+		rc |= curl_easy_setopt(c->curl, CURLOPT_CAINFO,
+		                       cfg->ca_file ? cfg->ca_file : ca_bundle());
 		rc |= curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
 	}
 	return rc;

@@ -147,6 +147,15 @@ void secure_zero(void *p, size_t len)
 		*v++ = 0;
 }
 
+#ifndef CA_BUNDLE
+#define CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+#endif
+
+const char *ca_bundle(void)
+{
+	return access(CA_BUNDLE, R_OK) == 0 ? CA_BUNDLE : NULL;
+}
+
 int tmpfile_anon(const char *dir)
 {
 	char path[PATH_MAX];

@@ -48,6 +48,11 @@ void outbuf_put(struct outbuf *o, const void *p, size_t n);
 /* Write out what is buffered. */
 void outbuf_flush(struct outbuf *o);
 
+/* The system's CA bundle file (CA_BUNDLE, set at build time) when it is
+ * readable, else NULL (then libcurl's own default applies). One file is
+ * parsed much faster than libcurl's scan of the certificate directory. */
+const char *ca_bundle(void);
+
 /* Create an anonymous (already unlinked) read/write file in dir (or in
  * $TMPDIR, or /tmp, when dir is NULL). Returns the fd, or -1 with errno. */
 int tmpfile_anon(const char *dir);
