@@ -750,8 +750,8 @@ void config_show_sources(const struct config *cfg, FILE *out)
 	}
 }
 
-int config_password(const struct config *cfg, char **out,
-                    char *err, size_t errlen)
+int config_secret_file(const char *key, const char *path, char **out,
+                       char *err, size_t errlen)
 {
 	char buf[1024];
 	struct stat st;
@@ -759,6 +759,54 @@ int config_password(const struct config *cfg, char **out,
 	int fd;
 	char *nl;
 
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s %s: %s", key, path,
+		         fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (readable_by_others(&st) || untrusted_owner(&st)) {
+		close(fd);
+		snprintf(err, errlen, "%s %s: %s", key, path,
+		         untrusted_owner(&st) ? "must be owned by root and "
+		         "writable only by root" : "other users can read it "
+		         "(chmod 600)");
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "%s %s: %s", key, path, strerror(errno));
+		return -1;
+	}
+	buf[n] = '\0';
+	nl = strpbrk(buf, "\r\n");
+	if (nl == NULL && (size_t)n == sizeof(buf) - 1) {
+		secure_zero(buf, sizeof(buf));
+		snprintf(err, errlen, "%s %s: first line too long", key, path);
+		return -1;
+	}
+	if (nl != NULL)
+		*nl = '\0';
+	if (buf[0] == '\0') {
+		snprintf(err, errlen, "%s %s: empty first line", key, path);
+		return -1;
+	}
+	*out = strdup(buf);
+	secure_zero(buf, sizeof(buf));
+	if (*out == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int config_password(const struct config *cfg, char **out,
+                    char *err, size_t errlen)
+{
 	*out = NULL;
 	if (cfg->password != NULL) {
 		*out = strdup(cfg->password);
@@ -774,51 +822,8 @@ int config_password(const struct config *cfg, char **out,
 		                      errlen);
 	if (cfg->password_file == NULL)
 		return 0;
-	fd = open(cfg->password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "password-file %s: %s", cfg->password_file,
-		         fd < 0 ? strerror(errno) : "not a regular file");
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	if (readable_by_others(&st) || untrusted_owner(&st)) {
-		close(fd);
-		snprintf(err, errlen, "password-file %s: %s", cfg->password_file,
-		         untrusted_owner(&st) ? "must be owned by root and "
-		         "writable only by root" : "other users can read it "
-		         "(chmod 600)");
-		return -1;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0) {
-		snprintf(err, errlen, "password-file %s: %s",
-		         cfg->password_file, strerror(errno));
-		return -1;
-	}
-	buf[n] = '\0';
-	nl = strpbrk(buf, "\r\n");
-	if (nl == NULL && (size_t)n == sizeof(buf) - 1) {
-		secure_zero(buf, sizeof(buf));
-		snprintf(err, errlen, "password-file %s: first line too long",
-		         cfg->password_file);
-		return -1;
-	}
-	if (nl != NULL)
-		*nl = '\0';
-	if (buf[0] == '\0') {
-		snprintf(err, errlen, "password-file %s: empty first line",
-		         cfg->password_file);
-		return -1;
-	}
-	*out = strdup(buf);
-	secure_zero(buf, sizeof(buf));
-	if (*out == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
+	return config_secret_file("password-file", cfg->password_file, out,
+	                          err, errlen);
 }
 
 static void free_secret(char *s)

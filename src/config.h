@@ -116,6 +116,16 @@ void config_show_sources(const struct config *cfg, FILE *out);
 int config_password(const struct config *cfg, char **out,
                     char *err, size_t errlen);
 
+/*
+ * The first line of a secret file (key names the config key in errors:
+ * password-file, oauth-refresh-token-file...). The file must be a regular
+ * file other users cannot read (and, with privileges, owned by root).
+ * Returns 0 and a malloc'd string in *out (caller wipes and frees), or -1
+ * with a reason in err that never contains the file's content.
+ */
+int config_secret_file(const char *key, const char *path, char **out,
+                       char *err, size_t errlen);
+
 /* Free everything cfg owns (wiping the password) and zero it. NULL is fine. */
 void config_free(struct config *cfg);
 

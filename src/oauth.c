@@ -134,26 +134,6 @@ int oauth_json_get(const char *s, size_t n, const char *key, char *out,
 
 /* ---- files ---- */
 
-/* First line of a private file (the refresh token, the client secret). */
-static int read_secret_file(const char *key, const char *path, char **out,
-                            char *err, size_t errlen)
-{
-	struct config tmp;
-
-	memset(&tmp, 0, sizeof(tmp));
-	tmp.password_file = (char *)path;
-	if (config_password(&tmp, out, err, errlen) != 0) {
-		/* config_password names "password-file": say which key */
-		char why[300];
-
-		str_copy(why, sizeof(why), err + (strncmp(err, "password-file ",
-		                                          14) == 0 ? 14 : 0));
-		snprintf(err, errlen, "%s %s", key, why);
-		return -1;
-	}
-	return 0;
-}
-
 /* Replace path with text atomically (temp file beside it, fsync, rename). */
 static int write_atomic(const char *path, const char *text)
 {
@@ -363,11 +343,11 @@ static int refresh(const struct config *cfg, char **out, char *err,
 		goto out;
 	}
 	r.buf[0] = '\0';
-	if (read_secret_file("oauth-refresh-token-file",
+	if (config_secret_file("oauth-refresh-token-file",
 	                     cfg->oauth_refresh_token_file, &refresh_tok, err,
 	                     errlen) != 0 ||
 	    (cfg->oauth_client_secret_file != NULL &&
-	     read_secret_file("oauth-client-secret-file",
+	     config_secret_file("oauth-client-secret-file",
 	                      cfg->oauth_client_secret_file, &secret, err,
 	                      errlen) != 0))
 		goto out;
