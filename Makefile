@@ -6,6 +6,7 @@ SYSCONFDIR ?= /etc
 MANDIR    ?= $(PREFIX)/share/man
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 QUEUEDIR  ?= /var/spool/outbox
+OUTBOX_GROUP ?= outbox
 SENDMAIL_LINKS ?= /usr/sbin/sendmail /usr/lib/sendmail /usr/bin/mailq /usr/bin/newaliases
 DESTDIR   ?=
 
@@ -122,9 +123,10 @@ install-sendmail-links:
 
 # Any local user may send and queue, but only root and the outbox group
 # read the secrets: binary setgid outbox, config and password file
-# root:outbox 0640, queue root:outbox 2770. See outbox(8), SETGID INSTALL.
+# root:outbox 0640, queue root:outbox 2770 (OUTBOX_GROUP=name for another
+# group). See outbox(8), SETGID INSTALL.
 install-setgid: install
-	DESTDIR="$(DESTDIR)" conf/install-setgid.sh $(SBINDIR)/outbox \
+	DESTDIR="$(DESTDIR)" OUTBOX_GROUP="$(OUTBOX_GROUP)" conf/install-setgid.sh $(SBINDIR)/outbox \
 		$(SYSCONFDIR)/outbox.conf $(QUEUEDIR)
 
 clean:

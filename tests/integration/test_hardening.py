@@ -51,6 +51,8 @@ class SetgidRoot:
         self.dir = Path(tempfile.mkdtemp(prefix="outbox-setgid-"))
         os.chmod(self.dir, 0o755)
         self.user = "obxt%d" % (os.getpid() % 100000)
+        # a group of this run's own: concurrent suites never share one
+        self.group = "obxg%d" % (os.getpid() % 100000)
         self.created_group = False
         self.etc = self.dir / "etc"
         self.spool = self.dir / "spool"
@@ -68,20 +70,17 @@ class SetgidRoot:
         self._configure(smarthost, ca_file)
 
     def _build(self):
-        had_group = True
-        try:
-            grp.getgrnam("outbox")
-        except KeyError:
-            had_group = False
+        subprocess.run(["groupdel", self.group], capture_output=True)
         self.etc.mkdir()
         r = subprocess.run(
             ["make", "-s", "-C", str(REPO_ROOT),
              f"BUILDDIR={self.dir}/build", f"OUT={self.dir}/build/outbox",
              f"SYSCONFDIR={self.etc}", f"PREFIX={self.dir}",
-             f"QUEUEDIR={self.spool}", "install-setgid"],
+             f"QUEUEDIR={self.spool}", f"OUTBOX_GROUP={self.group}",
+             "install-setgid"],
             capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
-        self.created_group = not had_group
+        self.created_group = True
 
     def _configure(self, sh, ca_file):
         user, password = next(iter(sh.users.items()))
@@ -95,7 +94,7 @@ class SetgidRoot:
             f"domain example.com\nhelo client.example.com\ntimeout 5s\n"
             f"queue {self.spool}\nlog {self.log}\nallow-from none\n")
         self.log.parent.mkdir()
-        gid = grp.getgrnam("outbox").gr_gid
+        gid = grp.getgrnam(self.group).gr_gid
         # the queue as install-setgid makes it
         for d in ("", "tmp", "msg", "failed"):
             (self.spool / d).mkdir(parents=True, exist_ok=True)
@@ -107,7 +106,8 @@ class SetgidRoot:
         r = subprocess.run([str(REPO_ROOT / "conf/install-setgid.sh"),
                             str(self.bin), str(self.etc / "outbox.conf"),
                             str(self.spool)],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, OUTBOX_GROUP=self.group))
         assert r.returncode == 0, r.stdout + r.stderr
 
     def _make_user(self):
@@ -130,7 +130,7 @@ class SetgidRoot:
     def close(self):
         subprocess.run(["userdel", self.user], capture_output=True)
         if self.created_group:
-            subprocess.run(["groupdel", "outbox"], capture_output=True)
+            subprocess.run(["groupdel", self.group], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -178,7 +178,8 @@ def test_setgid_user_sends_and_cannot_read_the_secret(setgid_root):
     assert m.auth_user == "user" and m.tls
     # the installed layout
     st = os.stat(setgid_root.bin)
-    assert st.st_mode & 0o2000 and st.st_gid == grp.getgrnam("outbox").gr_gid
+    assert st.st_mode & 0o2000
+    assert st.st_gid == grp.getgrnam(setgid_root.group).gr_gid
     for f in ("outbox.conf", "outbox.secret"):
         fst = os.stat(setgid_root.etc / f)
         assert (fst.st_uid, fst.st_mode & 0o777) == (0, 0o640), f
@@ -245,7 +246,7 @@ def test_setgid_user_can_queue(setgid_root):
     assert len(msgs) == 1
     st = os.stat(msgs[0])
     assert st.st_uid == setgid_root.uid
-    assert st.st_gid == grp.getgrnam("outbox").gr_gid
+    assert st.st_gid == grp.getgrnam(setgid_root.group).gr_gid
     assert st.st_mode & 0o777 == 0o660
     # root's queue run can read and handle the user's message
     r = subprocess.run([str(setgid_root.bin), "-bp"], capture_output=True,
