@@ -7,6 +7,8 @@ MANDIR    ?= $(PREFIX)/share/man
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 QUEUEDIR  ?= /var/spool/outbox
 OUTBOX_GROUP ?= outbox
+# seconds before a queue run removes an unlocked leftover file (tests: 2)
+QUEUE_STALE_SECS ?= 60
 SENDMAIL_LINKS ?= /usr/sbin/sendmail /usr/lib/sendmail /usr/bin/mailq /usr/bin/newaliases
 DESTDIR   ?=
 
@@ -17,6 +19,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN       = -std=c11 -Wall -Wextra -Werror
 DEFS       = -DOUTBOX_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
+             -DQUEUE_STALE_SECS=$(QUEUE_STALE_SECS) \
              -DCA_BUNDLE='"$(CA_BUNDLE)"'
 # Each build flavour has its own object directory, so objects compiled
 # with other flags are never mixed in; OUT is the binary.

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "oauth.h"
 #include "smtp.h"
@@ -66,6 +67,10 @@ static void print_host(FILE *out, const struct config *cfg, size_t i,
 {
 	const struct smarthost *h = &cfg->hosts[i];
 	char mechs[256];
+	/* the setgid binary run by a user: the relay account is not theirs
+	 * to learn */
+	const char *user = cfg->privileged && getuid() != 0 ? "(hidden)"
+	                                                    : cfg->user;
 
 	auth_mechs(p->caps, mechs, sizeof(mechs));
 	fprintf(out, "smarthost %zu: %s port %d (tls %s)\n", i + 1, h->host,
@@ -90,12 +95,12 @@ static void print_host(FILE *out, const struct config *cfg, size_t i,
 		fprintf(out, "  auth:         not configured\n");
 	else if (!verified)
 		fprintf(out, "  auth:         user %s: not attempted (the "
-		        "certificate was not trusted)\n", cfg->user);
+		        "certificate was not trusted)\n", user);
 	else if (p->auth_code != 0)
-		fprintf(out, "  auth:         user %s: %s (%s)\n", cfg->user,
+		fprintf(out, "  auth:         user %s: %s (%s)\n", user,
 		        p->authed ? "accepted" : "REFUSED", p->auth_text);
 	else
-		fprintf(out, "  auth:         user %s: not attempted\n", cfg->user);
+		fprintf(out, "  auth:         user %s: not attempted\n", user);
 }
 
 /* Check smarthost i; prints its block. 0 when it passed. */

@@ -6,7 +6,7 @@
  * file, the line and the key, never the value: a config may hold a secret,
  * and a file given with -C may be one the caller must not read.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include "config.h"
 
 #include <ctype.h>
@@ -528,10 +528,66 @@ static int finish_oauth(struct parse_ctx *p)
 }
 
 /* Defaults and cross-key checks once the whole file is read. */
+/* The KEYS index of key (it is in the table). */
+static size_t key_index(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]) - 1; i++) {
+		if (strcmp(KEYS[i].name, key) == 0)
+			break;
+	}
+	return i;
+}
+
+/*
+ * With privileges, a file that steers delivery (which certificates are
+ * trusted, where mail for a name goes) must be root's and writable by
+ * root alone, and so must the directory that holds it.
+ */
+static int check_trusted(struct parse_ctx *p, const char *key,
+                         const char *path)
+{
+	char dir[4096];
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	struct stat st;
+
+	if (!privileged_load || path == NULL)
+		return 0;
+	p->line = p->cfg->key_line[key_index(key)];
+	if (stat(path, &st) != 0)
+		return bad(p, key, strerror(errno));
+	if (untrusted_owner(&st)) {
+		char why[4200];
+
+		snprintf(why, sizeof(why), "%s must be owned by root and writable "
+		         "only by root when outbox runs set-group-ID (chown root "
+		         "%s; chmod go-w %s)", path, path, path);
+		return bad(p, key, why);
+	}
+	if (slash != NULL && (size_t)(slash - path) < sizeof(dir)) {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+		if (stat(dir[0] ? dir : "/", &st) == 0 && untrusted_owner(&st) &&
+		    !(st.st_mode & S_ISVTX && st.st_uid == 0)) {
+			char why[4200];
+
+			snprintf(why, sizeof(why), "%s is in a directory that users "
+			         "other than root can change (%s)", path,
+			         dir[0] ? dir : "/");
+			return bad(p, key, why);
+		}
+	}
+	return 0;
+}
+
 static int finish(struct parse_ctx *p)
 {
 	struct config *cfg = p->cfg;
 	size_t i;
+
+	if (check_trusted(p, "ca-file", cfg->ca_file) != 0 ||
+	    check_trusted(p, "aliases", cfg->aliases) != 0)
+		return -1;
 
 	if (cfg->nhosts == 0) {
 		p->line = 0;

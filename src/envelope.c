@@ -131,19 +131,31 @@ static char *qualify(const char *addr, const char *domain)
 	return q;
 }
 
-static const char *login_name(void)
+/*
+ * The caller's login name: its uid's passwd entry. Without one, "uidN",
+ * except that a caller who may set any sender anyway (no allow-from, not
+ * the setgid binary) may name itself with LOGNAME.
+ */
+static const char *login_name(const struct config *cfg)
 {
+	static char byuid[32];
 	struct passwd *pw = getpwuid(getuid());
-	const char *name = pw != NULL ? pw->pw_name : getenv("LOGNAME");
+	const char *env = getenv("LOGNAME");
 
-	return name != NULL && *name != '\0' ? name : "nobody";
+	if (pw != NULL && pw->pw_name[0] != '\0')
+		return pw->pw_name;
+	if (cfg->allow_from == NULL && !cfg->privileged && env != NULL &&
+	    *env != '\0')
+		return env;
+	snprintf(byuid, sizeof(byuid), "uid%lu", (unsigned long)getuid());
+	return byuid;
 }
 
 /* May this caller name parsed (qualified as q) as the sender? */
 static bool sender_allowed(const struct config *cfg, const char *parsed,
                            const char *q)
 {
-	const char *me = login_name();
+	const char *me = login_name(cfg);
 	const char *list = cfg->allow_from;
 	size_t n = strlen(me);
 
@@ -176,7 +188,7 @@ static bool rewrite_wanted(const struct config *cfg, const char *addr)
 int envelope_sender(const struct config *cfg, const char *arg, char **out,
                     char *err, size_t errlen)
 {
-	const char *src = arg ? arg : cfg->from ? cfg->from : login_name();
+	const char *src = arg ? arg : cfg->from ? cfg->from : login_name(cfg);
 	char *parsed = NULL, *q;
 	char why[200];
 	bool allowed = true;
@@ -194,7 +206,7 @@ int envelope_sender(const struct config *cfg, const char *arg, char **out,
 	}
 	if (!allowed) {
 		snprintf(err, errlen, "user %s may not set the sender "
-		         "(allow-from)", login_name());
+		         "(allow-from)", login_name(cfg));
 		free(parsed);
 		return -2;
 	}

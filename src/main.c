@@ -188,6 +188,12 @@ static int send_mode(const struct config *cfg, const struct options *opt)
  * With privileges for another user (the setgid install), -C is refused to
  * ordinary callers and the environment is ignored.
  */
+/* Set-user/group-ID for someone else, and the caller is not root? */
+static bool privileged_caller(void)
+{
+	return (getuid() != geteuid() || getgid() != getegid()) && getuid() != 0;
+}
+
 static int load_config(const struct options *opt, struct config *cfg)
 {
 	bool privileged = getuid() != geteuid() || getgid() != getegid();
@@ -195,10 +201,10 @@ static int load_config(const struct options *opt, struct config *cfg)
 	char err[1024];
 	int rc;
 
-	if (opt->config != NULL && privileged && getuid() != 0)
+	if (opt->config != NULL && privileged_caller())
 		return complain(OB_USAGE, "-C is refused when outbox runs with "
 		                "privileges for another user");
-	config_set_privileged(privileged && getuid() != 0);
+	config_set_privileged(privileged_caller());
 	if (privileged)
 		rc = config_load(path, cfg, err, sizeof(err));
 	else if (opt->config == NULL && access(path, F_OK) != 0 &&
@@ -239,6 +245,12 @@ int main(int argc, char **argv)
 	case MODE_NEWALIASES:
 		return EX_OK;       /* no alias database to rebuild */
 	case MODE_INIT:
+		/* before anything is opened: with the setgid group's rights a
+		 * user could write into the queue or over its files */
+		if (privileged_caller())
+			return complain(OB_USAGE, "--init is refused when outbox "
+			                "runs with privileges for another user (run "
+			                "it as root)");
 		rc = exit_code(init_write(opt.config ? opt.config
 		                                     : CONFIG_DEFAULT_PATH,
 		                          opt.init_host, opt.init_user,

@@ -640,9 +640,13 @@ enum ob_status message_read(int in, int out, const struct message_opts *o,
 		s.w->last = '\n';
 		rc = run(&s);
 		outbuf_flush(&s.w->out);
-		if (rc == OB_OK && s.w->out.failed)
+		if (rc == OB_OK && s.w->out.failed && errno_disk_full(s.w->out.error))
+			rc = fail(&s, OB_TEMPFAIL, "cannot write the spool file: %s "
+			          "(nothing was sent or queued; try again when there "
+			          "is room)", strerror(s.w->out.error));
+		else if (rc == OB_OK && s.w->out.failed)
 			rc = fail(&s, OB_CANTCREAT, "cannot write the spool file: "
-			          "%s", strerror(errno));
+			          "%s", strerror(s.w->out.error));
 		m->size = s.w->out.total;
 		m->eightbit = s.w->eightbit;
 		m->longest_line = s.w->longest > s.w->linelen ? s.w->longest

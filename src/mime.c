@@ -317,7 +317,7 @@ int mime_fix_long_lines(int fd, off_t *size, bool eightbit,
 	size_t n = 0, hlen = 0;
 	char *buf = NULL;
 	bool qp;
-	int tmp = -1, rc = -1;
+	int tmp = -1, rc = -1, saved = 0;
 
 	*how = MIME_NONE;
 	if (o != NULL)
@@ -325,16 +325,18 @@ int mime_fix_long_lines(int fd, off_t *size, bool eightbit,
 	if (buf != NULL)
 		tmp = tmpfile_anon(NULL);
 	if (tmp < 0) {
+		saved = errno;
 		snprintf(err, errlen, "cannot re-encode long lines: %s",
-		         strerror(errno));
+		         strerror(saved));
 		goto out;
 	}
 	qp = qp_possible(buf, hlen);
 	o->fd = tmp;
 	if (transform(fd, o, buf, n, hlen, qp, eightbit) != 0 ||
 	    copy_back(tmp, fd, o->total) != 0) {
+		saved = o->failed ? o->error : errno;
 		snprintf(err, errlen, "cannot re-encode long lines: %s",
-		         strerror(errno));
+		         strerror(saved));
 		goto out;
 	}
 	*size = o->total;
@@ -345,5 +347,6 @@ out:
 		close(tmp);
 	free(buf);
 	free(o);
+	errno = saved;
 	return rc;
 }

@@ -25,7 +25,8 @@ enum mime_fix { MIME_NONE = 0, MIME_QP, MIME_BROKEN };
  * offset 0) so that no line exceeds MIME_LINE_MAX octets. fd is rewritten
  * in place and *size updated; *how says what was done. eightbit: the
  * body has 8-bit bytes (a missing Content-Type then says utf-8). Returns
- * 0, or -1 with a reason in err when reading or writing fails.
+ * 0, or -1 with a reason in err (and errno: ENOSPC when the disk is
+ * full) when reading or writing fails.
  */
 int mime_fix_long_lines(int fd, off_t *size, bool eightbit,
                         enum mime_fix *how, char *err, size_t errlen);

@@ -7,8 +7,9 @@
  *   tmp/ID.env    an envelope being written (commit or state update)
  *   msg/ID.data   a committed message: the exact bytes to send (CRLF,
  *                 not dot-stuffed); never changed once here
- *   msg/ID.env    its envelope: sender, recipients still to do, times,
- *                 attempts, last error; replaced by rename, never edited
+ *   msg/ID.env    its envelope: sender, recipients still to do, the
+ *                 submitting uid, times, attempts, last error; replaced
+ *                 by rename, never edited
  *   failed/ID.*   expired or undeliverable messages, kept for inspection
  *
  * Commit (queue_commit): fsync tmp/ID.data; write tmp/ID.env and fsync
@@ -54,7 +55,12 @@
 #include "util.h"
 
 #define ENV_LINE_MAX 2048
-#define STALE_SECS 60
+/* Age of an unlocked, unchanged tmp/ or orphaned msg/ file before a run
+ * removes it (make QUEUE_STALE_SECS=N: the tests use a short one). */
+#ifndef QUEUE_STALE_SECS
+#define QUEUE_STALE_SECS 60
+#endif
+#define STALE_SECS QUEUE_STALE_SECS
 #define MAX_LISTED 100000
 
 /* ---- opening ---- */
@@ -126,6 +132,8 @@ int queue_open(const char *dir, bool create, bool shared,
 	}
 	q->tmpfd = q->msgfd = q->failfd = -1;
 	q->fmode = shared ? 0660 : 0600;
+	q->caller = getuid();
+	q->own_only = shared && q->caller != 0;
 	q->dfd = open_dir(AT_FDCWD, dir, create, shared, dir, err, errlen);
 	if (q->dfd >= 0)
 		q->tmpfd = open_dir(q->dfd, "tmp", create, shared, "tmp/", err,
@@ -249,9 +257,10 @@ int queue_write_env(struct queue *q, const struct queue_entry *e)
 		return -1;
 	}
 	clean_line(err, sizeof(err), e->last_error);
-	fprintf(f, "outbox-queue 1\nsender <%s>\ncreated %lld\nnext %lld\n"
-	        "attempts %ld\nlast-error %s\n", e->sender,
-	        (long long)e->created, (long long)e->next, e->attempts, err);
+	fprintf(f, "outbox-queue 1\nsender <%s>\nuid %lu\ncreated %lld\n"
+	        "next %lld\nattempts %ld\nlast-error %s\n", e->sender,
+	        (unsigned long)e->uid, (long long)e->created,
+	        (long long)e->next, e->attempts, err);
 	for (i = 0; i < e->rcpts.count; i++)
 		fprintf(f, "rcpt <%s>\n", e->rcpts.addrs[i]);
 	if (fflush(f) != 0 || fsync(fd) != 0)
@@ -262,8 +271,9 @@ int queue_write_env(struct queue *q, const struct queue_entry *e)
 }
 
 int queue_commit(struct queue *q, const char *id, int fd, const char *sender,
-                 const struct addr_list *rcpts, long attempts, long delay,
-                 const char *last_error, char *err, size_t errlen)
+                 const struct addr_list *rcpts, uid_t uid, long attempts,
+                 long delay, const char *last_error, char *err,
+                 size_t errlen)
 {
 	struct queue_entry e;
 	char data[64], env[64];
@@ -272,6 +282,7 @@ int queue_commit(struct queue *q, const char *id, int fd, const char *sender,
 	str_copy(e.id, sizeof(e.id), id);
 	e.sender = (char *)sender;
 	e.rcpts = *rcpts;
+	e.uid = uid;
 	e.created = time(NULL);
 	e.next = e.created + delay;
 	e.attempts = attempts;
@@ -362,7 +373,7 @@ int queue_list_ids(int dirfd, const char *ext, struct addr_list *ids)
 	return 0;
 }
 
-static int parse_env_line(struct queue_entry *e, char *line)
+static int parse_env_line(struct queue_entry *e, char *line, bool *has_uid)
 {
 	char *val = strchr(line, ' ');
 	size_t n;
@@ -394,6 +405,12 @@ static int parse_env_line(struct queue_entry *e, char *line)
 	if (strcmp(line, "created") == 0) e->created = (time_t)v;
 	else if (strcmp(line, "next") == 0) e->next = (time_t)v;
 	else if (strcmp(line, "attempts") == 0) e->attempts = (long)v;
+	else if (strcmp(line, "uid") == 0) {
+		if (v < 0 || (long long)(uid_t)v != v)
+			return -1;
+		e->uid = (uid_t)v;
+		*has_uid = true;
+	}
 	/* "outbox-queue" version and unknown keys from newer versions */
 	return 0;
 }
@@ -409,6 +426,8 @@ void queue_entry_free(struct queue_entry *e)
 int queue_load_env(struct queue *q, const char *id, struct queue_entry *e)
 {
 	char name[64], line[ENV_LINE_MAX];
+	struct stat st;
+	bool has_uid = false;
 	FILE *f;
 	int fd, rc = 0;
 
@@ -425,7 +444,7 @@ int queue_load_env(struct queue *q, const char *id, struct queue_entry *e)
 	}
 	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
 		line[strcspn(line, "\n")] = '\0';
-		rc = parse_env_line(e, line);
+		rc = parse_env_line(e, line, &has_uid);
 	}
 	fclose(f);
 	if (rc != 0 || e->sender == NULL) {
@@ -433,7 +452,26 @@ int queue_load_env(struct queue *q, const char *id, struct queue_entry *e)
 		errno = EINVAL;
 		return -1;
 	}
+	/* queued before envelopes recorded the uid: the data file's owner
+	 * submitted it (runs replace the envelope, never the data); root's
+	 * when that cannot be told */
+	queue_name(name, sizeof(name), id, "data");
+	if (!has_uid && fstatat(q->msgfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		e->uid = st.st_uid;
 	return 0;
+}
+
+bool queue_exists(int dirfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	       errno != ENOENT;
+}
+
+bool queue_is_mine(const struct queue *q, const struct queue_entry *e)
+{
+	return !q->own_only || e->uid == q->caller;
 }
 
 /* ---- housekeeping ---- */
@@ -492,10 +530,9 @@ static void clean_tmp_env(struct queue *q, const char *id)
 
 	queue_name(data, sizeof(data), id, "data");
 	queue_name(env, sizeof(env), id, "env");
-	if (faccessat(q->tmpfd, data, F_OK, 0) == 0)
+	if (queue_exists(q->tmpfd, data))
 		return;                 /* clean_tmp_data's business */
-	if (faccessat(q->msgfd, data, F_OK, 0) == 0 &&
-	    !abandoned(q->msgfd, data, &lock))
+	if (queue_exists(q->msgfd, data) && !abandoned(q->msgfd, data, &lock))
 		return;
 	if (fstatat(q->tmpfd, env, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    time(NULL) - st.st_mtime >= STALE_SECS)
@@ -524,7 +561,7 @@ void queue_clean_abandoned(struct queue *q)
 	if (queue_list_ids(q->msgfd, "data", &ids) == 0) {
 		for (i = 0; i < ids.count; i++) {
 			queue_name(name, sizeof(name), ids.addrs[i], "env");
-			if (faccessat(q->msgfd, name, F_OK, 0) == 0)
+			if (queue_exists(q->msgfd, name))
 				continue;
 			queue_name(name, sizeof(name), ids.addrs[i], "data");
 			if (abandoned(q->msgfd, name, &lock)) {
@@ -557,8 +594,9 @@ void queue_remove_msg(struct queue *q, const char *id)
 }
 
 int queue_add_bounce(struct queue *q, const struct config *cfg,
-                     const char *orig_id, const char *sender, time_t arrival,
-                     int datafd, const struct bounce_rcpt *rcpts, size_t n,
+                     const char *orig_id, const char *sender, uid_t uid,
+                     time_t arrival, int datafd,
+                     const struct bounce_rcpt *rcpts, size_t n,
                      bool expired, char id[QUEUE_ID_LEN + 1])
 {
 	struct bounce_info b = { 0 };
@@ -582,7 +620,8 @@ int queue_add_bounce(struct queue *q, const struct config *cfg,
 	fd = queue_spool(q, id, err, sizeof(err));
 	if (fd >= 0 && bounce_write(fd, datafd, &b) == 0 &&
 	    addr_list_add(&to, sender) == 0 &&
-	    queue_commit(q, id, fd, "", &to, 0, 0, "", err, sizeof(err)) == 0) {
+	    queue_commit(q, id, fd, "", &to, uid, 0, 0, "", err,
+	                 sizeof(err)) == 0) {
 		log_event(LOG_INFO, "%s: sender non-delivery notification: %s",
 		          orig_id, id);
 		rc = 0;
@@ -598,15 +637,44 @@ int queue_add_bounce(struct queue *q, const struct config *cfg,
 	return rc;
 }
 
-int queue_remove(struct queue *q, const char *id, char *err, size_t errlen)
+/* Is id a message in msg/ that the caller may act on? 0, or -1 (err). */
+int queue_find_mine(struct queue *q, const char *id, char *err,
+                    size_t errlen)
 {
-	char name[64];
-	int fd;
+	struct queue_entry e;
+	bool mine;
 
 	if (!valid_id(id, strlen(id))) {
 		snprintf(err, errlen, "%s: not a queue ID", id);
 		return -1;
 	}
+	if (queue_load_env(q, id, &e) != 0) {
+		if (errno == ENOENT) {
+			snprintf(err, errlen, "%s: no such message in the queue",
+			         id);
+			return -1;
+		}
+		mine = !q->own_only;    /* damaged: whose, nobody can tell */
+	} else {
+		mine = queue_is_mine(q, &e);
+		queue_entry_free(&e);
+	}
+	if (!mine) {
+		/* as if it were not there: IDs of others' mail say nothing */
+		snprintf(err, errlen, "%s: no such message of yours in the "
+		         "queue (only root may act on other users' mail)", id);
+		return -1;
+	}
+	return 0;
+}
+
+int queue_remove(struct queue *q, const char *id, char *err, size_t errlen)
+{
+	char name[64];
+	int fd;
+
+	if (queue_find_mine(q, id, err, errlen) != 0)
+		return -1;
 	queue_name(name, sizeof(name), id, "data");
 	fd = openat(q->msgfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
@@ -700,7 +768,7 @@ static void json_one(FILE *out, const struct queue_entry *e, off_t size)
 	fprintf(out, "],\"attempts\":%ld,\"next_attempt\":%lld,"
 	        "\"last_error\":", e->attempts, (long long)e->next);
 	json_string(out, e->last_error);
-	fputc('}', out);
+	fprintf(out, ",\"uid\":%lu}", (unsigned long)e->uid);
 }
 
 int queue_list(struct queue *q, FILE *out, bool json, char *err,
@@ -708,7 +776,7 @@ int queue_list(struct queue *q, FILE *out, bool json, char *err,
 {
 	struct addr_list ids = { 0 };
 	long long total = 0;
-	size_t i, shown = 0;
+	size_t i, shown = 0, hidden = 0;
 
 	if (queue_list_ids(q->msgfd, "env", &ids) != 0) {
 		snprintf(err, errlen, "cannot read queue msg/: %s",
@@ -722,6 +790,11 @@ int queue_list(struct queue *q, FILE *out, bool json, char *err,
 
 		if (queue_load_env(q, ids.addrs[i], &e) != 0)
 			continue;
+		if (!queue_is_mine(q, &e)) {
+			hidden++;
+			queue_entry_free(&e);
+			continue;
+		}
 		queue_name(name, sizeof(name), e.id, "data");
 		if (fstatat(q->msgfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			st.st_size = 0;
@@ -740,11 +813,15 @@ int queue_list(struct queue *q, FILE *out, bool json, char *err,
 	addr_list_free(&ids);
 	if (json)
 		fputs(shown > 0 ? "\n]\n" : "[]\n", out);
-	else if (shown == 0)
+	else if (shown == 0 && hidden == 0)
 		fprintf(out, "Mail queue is empty\n");
-	else
+	else if (shown > 0)
 		fprintf(out, "\n-- %zu message%s, %lld bytes in the queue\n",
 		        shown, shown == 1 ? "" : "s", total);
+	if (!json && hidden > 0)
+		fprintf(out, "%s%zu message(s) of other users not shown\n",
+		        shown > 0 ? "-- " : "No messages of yours in the queue; ",
+		        hidden);
 	return 0;
 }
 

@@ -32,14 +32,18 @@ struct queue_entry {
 	long attempts;
 	char last_error[300];
 	off_t size;             /* of the data file */
+	uid_t uid;              /* who submitted it (the DSN: whose message) */
 };
 
 /*
  * Open the queue at dir, creating it and its tmp/, msg/ and failed/
  * subdirectories (mode 0700) when create is set. shared (the setgid
- * install): directories 2770 and files 0660, for the outbox group. Refused: a path that is
- * a symbolic link or owned by another user (root excepted, when the
- * directory's group is ours). Returns 0 and *out, or -1 with err.
+ * install): directories 2770 and files 0660, for the outbox group, and a
+ * caller other than root lists, removes and picks (-qI) only the
+ * messages it submitted itself (a queue run still delivers them all).
+ * Refused: a path that is a symbolic link or owned by another user (root
+ * excepted, when the directory's group is ours). Returns 0 and *out, or
+ * -1 with err.
  */
 int queue_open(const char *dir, bool create, bool shared,
                struct queue **out, char *err, size_t errlen);
@@ -58,14 +62,16 @@ void queue_discard(struct queue *q, const char *id);
 
 /*
  * The commit point. fd must be the spool file of id (from queue_spool).
- * Writes the envelope (sender, recipients, created now, next attempt at
- * now + delay seconds, attempts, last_error), fsyncs both files, renames
+ * Writes the envelope (sender, recipients, the submitting uid, created
+ * now, next attempt at now + delay seconds, attempts, last_error), fsyncs
+ * both files, renames
  * them into msg/ (data first) and fsyncs the directory. On success the
  * message is queued (0). On failure (-1, err) nothing is left in msg/.
  */
 int queue_commit(struct queue *q, const char *id, int fd, const char *sender,
-                 const struct addr_list *rcpts, long attempts, long delay,
-                 const char *last_error, char *err, size_t errlen);
+                 const struct addr_list *rcpts, uid_t uid, long attempts,
+                 long delay, const char *last_error, char *err,
+                 size_t errlen);
 
 struct queue_run_opts {
 	bool force;             /* ignore the retry schedule */
@@ -85,7 +91,8 @@ struct queue_run_stats {
  * refused for good leave the envelope; the rest wait with a backoff.
  * Past the lifetime, and for permanent refusals, the sender gets a DSN
  * (unless the sender is null) and the message moves to failed/.
- * Returns 0, or -1 when the queue cannot be read (err).
+ * Returns 0, or -1 when the queue cannot be read or only_id is not a
+ * message of the caller's in the queue (err).
  */
 int queue_run(struct queue *q, const struct config *cfg,
               struct deliver_ctx *ctx, const struct queue_run_opts *o,
@@ -97,7 +104,9 @@ bool queue_has_due(struct queue *q);
 /*
  * Print the queue: mailq's blocks ("Mail queue is empty" when empty), or
  * with json one JSON array of objects (id, size, arrival, sender,
- * recipients with their state, attempts, next_attempt, last_error).
+ * recipients with their state, attempts, next_attempt, last_error, uid).
+ * Only the caller's own messages when the queue is shared and the caller
+ * is not root; the text says how many others it did not show.
  * 0, or -1 with err.
  */
 int queue_list(struct queue *q, FILE *out, bool json, char *err,
@@ -105,17 +114,20 @@ int queue_list(struct queue *q, FILE *out, bool json, char *err,
 
 /*
  * Queue a delivery status notification (RFC 3464) to sender about rcpts
- * of the message in datafd (orig_id, arrived at arrival; expired: the
- * queue lifetime ran out, else the server refused them), from the null
- * sender. No notification goes to the null sender. Its ID goes to id.
+ * of the message in datafd (orig_id, submitted by uid, arrived at
+ * arrival; expired: the queue lifetime ran out, else the server refused
+ * them), from the null sender; it belongs to uid, as the message did. No
+ * notification goes to the null sender. Its ID goes to id.
  * Returns 0, or -1 (logged).
  */
 int queue_add_bounce(struct queue *q, const struct config *cfg,
-                     const char *orig_id, const char *sender, time_t arrival,
+                     const char *orig_id, const char *sender, uid_t uid,
+                     time_t arrival,
                      int datafd, const struct bounce_rcpt *rcpts, size_t n,
                      bool expired, char id[QUEUE_ID_LEN + 1]);
 
-/* Delete one message (and its data). 0, or -1 when not found / locked. */
+/* Delete one message (and its data). 0, or -1 when not found, not the
+ * caller's (see queue_open), or locked. */
 int queue_remove(struct queue *q, const char *id, char *err, size_t errlen);
 
 #endif

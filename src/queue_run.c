@@ -44,8 +44,8 @@ static void queue_bounce(struct run *r, const struct queue_entry *e, int datafd,
 {
 	char id[QUEUE_ID_LEN + 1];
 
-	if (queue_add_bounce(r->q, r->cfg, e->id, e->sender, e->created, datafd,
-	                     rcpts, n, expired, id) == 0)
+	if (queue_add_bounce(r->q, r->cfg, e->id, e->sender, e->uid, e->created,
+	                     datafd, rcpts, n, expired, id) == 0)
 		addr_list_add(&r->bounces, id);
 }
 
@@ -183,15 +183,8 @@ int queue_run(struct queue *q, const struct config *cfg,
 	memset(st, 0, sizeof(*st));
 	queue_clean_abandoned(q);
 	if (o->only_id != NULL) {
-		char name[64];
-
-		queue_name(name, sizeof(name), o->only_id, "env");
-		if (!queue_valid_id(o->only_id) ||
-		    faccessat(q->msgfd, name, F_OK, 0) != 0) {
-			snprintf(err, errlen, "%s: no such message in the queue",
-			         o->only_id);
+		if (queue_find_mine(q, o->only_id, err, errlen) != 0)
 			return -1;
-		}
 		process(&r, o->only_id, true);
 	} else {
 		if (queue_list_ids(q->msgfd, "env", &ids) != 0) {

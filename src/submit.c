@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "submit.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <time.h>
 #include <stdarg.h>
@@ -92,8 +93,8 @@ static enum ob_status commit(struct job *j, const struct addr_list *rcpts,
 		say(j, true, "%s; %s", why ? why : "cannot queue", j->qerr);
 		return OB_TEMPFAIL;
 	}
-	if (queue_commit(j->q, j->s->id, j->spool, j->sender, rcpts, attempts,
-	                 attempts ? j->cfg->retry_min : 0, why, err,
+	if (queue_commit(j->q, j->s->id, j->spool, j->sender, rcpts, getuid(),
+	                 attempts, attempts ? j->cfg->retry_min : 0, why, err,
 	                 sizeof(err)) != 0) {
 		say(j, true, "%s%s%s", why ? why : "", why ? "; " : "", err);
 		return OB_TEMPFAIL;
@@ -129,8 +130,9 @@ static void notify_refused(struct job *j, const struct deliver_report *rep)
 		return;
 	}
 	if (j->q != NULL) {
-		if (queue_add_bounce(j->q, j->cfg, j->s->id, j->sender, time(NULL),
-		                     j->spool, perm, n, false, id) == 0)
+		if (queue_add_bounce(j->q, j->cfg, j->s->id, j->sender, getuid(),
+		                     time(NULL), j->spool, perm, n, false,
+		                     id) == 0)
 			submit_run_queue_detached(j->cfg, id);
 		free(perm);
 		return;
@@ -231,7 +233,7 @@ static enum ob_status fix_long_lines(struct job *j, char *err, size_t errlen)
 
 	if (mime_fix_long_lines(j->spool, &j->msg.size, j->msg.eightbit, &how,
 	                        err, errlen) != 0)
-		return OB_CANTCREAT;
+		return errno_disk_full(errno) ? OB_TEMPFAIL : OB_CANTCREAT;
 	log_event(LOG_INFO, "%s: a line of %zu octets (over %d): %s", j->s->id,
 	          j->msg.longest_line, MIME_LINE_MAX,
 	          how == MIME_QP ? "body re-encoded as quoted-printable"

@@ -113,10 +113,17 @@ int parse_duration(const char *s, long max, long *secs)
 	return 0;
 }
 
+bool errno_disk_full(int e)
+{
+	return e == ENOSPC || e == EDQUOT;
+}
+
 void outbuf_flush(struct outbuf *o)
 {
-	if (o->len > 0 && !o->failed && write_all(o->fd, o->buf, o->len) != 0)
+	if (o->len > 0 && !o->failed && write_all(o->fd, o->buf, o->len) != 0) {
 		o->failed = true;
+		o->error = errno;
+	}
 	o->len = 0;
 }
 

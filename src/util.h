@@ -39,9 +39,14 @@ struct outbuf {
 	int fd;
 	size_t len;
 	off_t total;            /* bytes put so far */
-	bool failed;            /* a write failed (errno tells) */
+	bool failed;            /* a write failed */
+	int error;              /* its errno */
 	unsigned char buf[OUTBUF_SIZE];
 };
+
+/* Is e an errno that means "no room now" (ENOSPC, EDQUOT)? Such a write
+ * failure is temporary, as Postfix's sendmail treats it. */
+bool errno_disk_full(int e);
 
 /* Append n bytes (written out whenever the buffer fills). */
 void outbuf_put(struct outbuf *o, const void *p, size_t n);

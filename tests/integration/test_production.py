@@ -1257,7 +1257,7 @@ def test_log_bounced(outbox, smarthost, tmp_path):
 # ---------------------------------------------------------------------------
 
 JSON_KEYS = {"id", "size", "arrival", "sender", "recipients", "attempts",
-             "next_attempt", "last_error"}
+             "next_attempt", "last_error", "uid"}
 
 
 def test_mailq_json_empty(outbox, closed_port, tmp_path):
@@ -1303,6 +1303,7 @@ def test_mailq_json_lists_every_message(outbox, smarthost, closed_port,
         assert t0 - 2 <= o["arrival"] <= t1 + 2, (o, t0, t1)
         assert isinstance(o["attempts"], int)
         assert isinstance(o["next_attempt"], int)
+        assert o["uid"] == os.getuid()   # who submitted it
         assert isinstance(o["last_error"], str)
         for rc in o["recipients"]:
             assert set(rc) == {"address", "state"}, rc

@@ -813,16 +813,16 @@ def small_fs(tmp_path):
 
 def test_disk_full_message_larger_than_space(outbox, closed_port, tmp_path,
                                              small_fs):
-    """The spool file cannot be written: documented as 73 (outbox(8) EXIT
-    STATUS: "no spool file could be created or written, in the queue");
-    above all not 0, and nothing in msg/."""
+    """The disk fills while the message is read: a temporary failure, 75
+    (as Postfix's sendmail; README's exit-code table), never 0 or 73, and
+    nothing left in msg/ or tmp/."""
     qdir = small_fs / "queue"
     config, _ = qconfig(outbox, tmp_path, closed_port, qdir)
     data = message("too big", (b"z" * 1000 + b"\n") * 1024)  # ~1 MB
     r = outbox.run(["-f", SENDER, RCPT], data, config=config)
-    assert r.returncode != EX_OK, describe(r)
-    assert r.returncode == EX_CANTCREAT, describe(r)
+    assert r.returncode == EX_TEMPFAIL, describe(r)
     assert b"No space left" in r.stderr, describe(r)
+    assert b"try again" in r.stderr, describe(r)
     assert files(qdir / "msg") == [] and files(qdir / "tmp") == []
 
 
