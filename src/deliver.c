@@ -18,6 +18,9 @@ struct deliver_ctx {
 	bool ready;             /* libcurl and password loaded */
 	char *password;
 	struct smtp_client *client[CONFIG_MAX_SMARTHOSTS];
+	/* why a smarthost's session failed ("" while it works) */
+	char down[CONFIG_MAX_SMARTHOSTS][600];
+	bool down_logged[CONFIG_MAX_SMARTHOSTS];
 };
 
 static bool curl_ready;
@@ -109,6 +112,8 @@ static enum ob_status attempt(struct deliver_ctx *ctx, size_t host,
 		}
 	}
 	st = smtp_send(c, sender, todo, n, fd, size, &res);
+	str_copy(ctx->down[host], sizeof(ctx->down[host]),
+	         res.session_failed ? res.reason : "");
 	str_copy(rep->where, sizeof(rep->where), res.where);
 	if (st != OB_OK)
 		str_copy(rep->reason, sizeof(rep->reason), res.reason);
@@ -172,6 +177,24 @@ static void give_reason(struct deliver_report *rep)
 	}
 }
 
+/* Is smarthost h down since an earlier message? Then rep says so (and
+ * the log, the first time). */
+static bool skip_down(struct deliver_ctx *ctx, size_t h,
+                      struct deliver_report *rep)
+{
+	if (ctx->down[h][0] == '\0')
+		return false;
+	snprintf(rep->where, sizeof(rep->where), "%s:%d",
+	         ctx->cfg->hosts[h].host, ctx->cfg->hosts[h].port);
+	snprintf(rep->reason, sizeof(rep->reason), "not tried: failed earlier "
+	         "in this run: %s", ctx->down[h]);
+	if (!ctx->down_logged[h])
+		log_event(LOG_WARNING, "smarthost %s: %s; skipped for the rest "
+		          "of this run", rep->where, ctx->down[h]);
+	ctx->down_logged[h] = true;
+	return true;
+}
+
 /* Relay-side and temporary failures: another smarthost may do better. */
 static bool worth_another_host(enum ob_status st)
 {
@@ -202,7 +225,13 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
 		give_reason(rep);
 		return rep->status = st;
 	}
+	rep->not_tried = true;
 	for (h = 0; h < ctx->cfg->nhosts; h++) {
+		if (skip_down(ctx, h, rep)) {
+			st = OB_TEMPFAIL;
+			continue;
+		}
+		rep->not_tried = false;
 		st = attempt(ctx, h, false, sender, fd, size, rep, &refused);
 		if (st == OB_NOPERM && oauth_enabled(ctx->cfg)) {
 			/* the token may have been revoked or expired early */
@@ -215,6 +244,9 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
 		/* the next smarthost gets what is still temporary here */
 		if (!worth_another_host(summarise(rep, st, refused)))
 			break;
+		if (h + 1 < ctx->cfg->nhosts)
+			log_event(LOG_WARNING, "smarthost %s failed: %s; trying the "
+			          "next one", rep->where, rep->reason);
 	}
 	give_reason(rep);
 	return rep->status = summarise(rep, st, refused);

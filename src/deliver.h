@@ -31,14 +31,20 @@ struct deliver_report {
 	enum ob_status status;
 	char where[300];        /* last smarthost tried */
 	char reason[600];       /* last failure, one line */
+	/* every smarthost was skipped (each failed its session earlier with
+	 * this context): nothing was tried, the message is as it was */
+	bool not_tried;
 	struct deliver_rcpt *rcpt;
 	size_t nrcpt;
 };
 
 struct deliver_ctx;
 
-/* A context for one or more deliveries. Nothing is initialised (libcurl,
- * the password) until the first message needs it. NULL when out of memory. */
+/* A context for one or more deliveries (a queue run). Nothing is
+ * initialised (libcurl, the password) until the first message needs it.
+ * A smarthost whose session fails before MAIL FROM (connect, greeting,
+ * TLS, AUTH) is skipped for the context's remaining messages, so a hung
+ * server costs one timeout per run; logged once. NULL when out of memory. */
 struct deliver_ctx *deliver_new(const struct config *cfg, bool verbose);
 
 /*

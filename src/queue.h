@@ -82,12 +82,15 @@ struct queue_run_opts {
 
 struct queue_run_stats {
 	size_t tried, sent, deferred, bounced, locked;
+	size_t skipped;         /* not tried: every smarthost down this run */
 };
 
 /*
  * Run the queue once: every due message (or only_id), oldest first, each
  * locked so that concurrent runs never send one twice at the same time,
- * all through ctx (one connection per smarthost). Recipients delivered or
+ * all through ctx (one connection per smarthost; a smarthost whose
+ * session failed is not tried again in the run, and the messages it
+ * would have carried stay due, untouched). Recipients delivered or
  * refused for good leave the envelope; the rest wait with a backoff.
  * Past the lifetime, and for permanent refusals, the sender gets a DSN
  * (unless the sender is null) and the message moves to failed/.

@@ -163,9 +163,15 @@ static void process(struct run *r, const char *id, bool always)
 		return;
 	}
 	if ((always || due(r, &e)) && fstat(fd, &st) == 0) {
-		r->st->tried++;
 		deliver_send(r->ctx, e.sender, &e.rcpts, fd, st.st_size, &rep);
-		settle(r, &e, fd, &rep);
+		if (rep.not_tried) {
+			/* its smarthosts failed earlier in this run: it stays
+			 * due, its envelope untouched */
+			r->st->skipped++;
+		} else {
+			r->st->tried++;
+			settle(r, &e, fd, &rep);
+		}
 		deliver_report_free(&rep);
 	}
 	queue_entry_free(&e);

@@ -618,6 +618,10 @@ enum ob_status smtp_send(struct smtp_client *c, const char *sender,
 	curl_slist_free_all(list);
 	relay_name(c, res);
 	res->status = judge(c, rc, res);
+	res->session_failed = res->status != OB_OK &&
+	                      res->status != OB_IOERR &&
+	                      res->status != OB_SOFTWARE &&
+	                      (c->d.phase < PH_MAIL || c->d.abort_noauth);
 	if (res->status == OB_OK)
 		str_copy(res->reply, sizeof(res->reply), c->d.data_text);
 	settle_rcpts(c, res);

@@ -40,6 +40,9 @@ struct smtp_result {
 	char relay[350];     /* "host[address]:port" once connected, for logs */
 	char reason[600];    /* one line; includes the server's reply */
 	char reply[300];     /* the final reply to DATA when accepted */
+	/* failed before MAIL FROM (connect, greeting, TLS, AUTH, no AUTH
+	 * offered): the next message would fail the same way */
+	bool session_failed;
 	struct smtp_rcpt *rcpt; /* one per recipient, in the order given */
 	size_t nrcpt;
 };

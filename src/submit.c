@@ -373,8 +373,9 @@ enum ob_status submit_run_queue(const struct config *cfg, struct queue *q,
 	}
 	if (verbose)
 		fprintf(stderr, "outbox: queue run: %zu tried, %zu sent, "
-		        "%zu deferred, %zu bounced, %zu locked by another run\n",
-		        st.tried, st.sent, st.deferred, st.bounced, st.locked);
+		        "%zu deferred, %zu bounced, %zu locked by another run, "
+		        "%zu not tried (smarthost down)\n", st.tried, st.sent,
+		        st.deferred, st.bounced, st.locked, st.skipped);
 	return OB_OK;
 }
 
