@@ -6,7 +6,8 @@
  * empty separator line, or the first body line of a message without a
  * separator. Fields are recognised from a table by name. In the body
  * phase, bytes are copied through fixed buffers; only line ends (LF ->
- * CRLF) and the lone-dot terminator are looked at.
+ * CRLF) and the lone-dot terminator are looked at. The reader turns a CR
+ * not followed by LF into LF, so a bare CR is a line end everywhere.
  */
 #define _GNU_SOURCE
 #include "message.h"
@@ -51,6 +52,7 @@ struct reader {
 	int fd;
 	size_t pos, len;
 	bool eof;
+	bool held_cr;           /* buf[len] is a CR whose next byte is unread */
 	unsigned char buf[IN_BUF];
 };
 
@@ -82,25 +84,58 @@ struct state {
 
 /* ---- input ---- */
 
+/*
+ * A CR not followed by LF is a line ending: turn it into LF in the bytes
+ * just read (buf[from..len)), so that everything after the reader sees
+ * LF or CRLF only and no byte sequence can end DATA early at a relay
+ * that takes a bare CR as a line end. A CR that is the last byte read is
+ * held back until the next byte (or EOF) says what it is.
+ */
+static void bare_cr_to_lf(struct reader *r, size_t from)
+{
+	unsigned char *p = r->buf + from, *end = r->buf + r->len;
+
+	while ((p = memchr(p, '\r', (size_t)(end - p))) != NULL) {
+		if (p + 1 < end) {
+			if (p[1] != '\n')
+				*p = '\n';
+			p++;
+		} else if (r->eof) {
+			*p = '\n';
+			break;
+		} else {
+			r->len--;
+			r->held_cr = true;
+			break;
+		}
+	}
+}
+
 /* Make at least `want` bytes available unless at EOF. 0 or -1 (error). */
 static int rd_want(struct reader *r, size_t want)
 {
 	while (r->len - r->pos < want && !r->eof) {
+		size_t from, have;
 		ssize_t n;
 
 		if (r->pos > 0) {
-			memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+			memmove(r->buf, r->buf + r->pos,
+			        r->len + r->held_cr - r->pos);
 			r->len -= r->pos;
 			r->pos = 0;
 		}
-		n = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
+		from = r->len;          /* the held CR, or the new bytes */
+		have = r->len + r->held_cr;
+		n = read(r->fd, r->buf + have, sizeof(r->buf) - have);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -1;
 		if (n == 0)
 			r->eof = true;
-		r->len += (size_t)n;
+		r->len = have + (size_t)n;
+		r->held_cr = false;
+		bare_cr_to_lf(r, from);
 	}
 	return 0;
 }

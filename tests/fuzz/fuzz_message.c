@@ -5,8 +5,8 @@
  * bit 1 extract_rcpts (-t), bit 2 a full name (-F), bit 3 the null sender.
  * The rest is the message, read from a memfd and written to another.
  * Checks when message_read returns OB_OK:
- *  - every LF in the output is preceded by CR (bare CR may pass through),
- *    and the output ends with CRLF and holds the CRLFCRLF separator;
+ *  - every LF in the output is preceded by CR and every CR followed by
+ *    LF (a bare CR is a line end, so nothing can end DATA early), and the output ends with CRLF and holds the CRLFCRLF separator;
  *  - m->size is the number of bytes written;
  *  - m->longest_line is the longest output line without its CRLF;
  *  - m->eightbit says whether a byte >= 0x80 was written;
@@ -35,6 +35,8 @@ static void check_output(const char *o, size_t n, const struct message *m)
 
 		if (c >= 0x80)
 			eight = true;
+		if (c == '\r' && (i + 1 == n || o[i + 1] != '\n'))
+			fuzz_fail("bare CR at output offset %zu", i);
 		if (c == '\n') {
 			if (i == 0 || o[i - 1] != '\r')
 				fuzz_fail("bare LF at output offset %zu", i);
