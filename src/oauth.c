@@ -277,11 +277,12 @@ static int post(const struct config *cfg, const char *body, struct reply *r,
 		return -1;
 	}
 	if (code != 200) {
-		char what[128] = "";
+		char what[128] = "", esc[4 * sizeof(what)];
 
 		oauth_json_get(r->buf, r->len, "error", what, sizeof(what));
+		str_escape_ctl(esc, sizeof(esc), what, strlen(what));
 		snprintf(err, errlen, "oauth-token-url: HTTP %ld%s%s%s", code,
-		         what[0] ? " (" : "", what, what[0] ? ")" : "");
+		         esc[0] ? " (" : "", esc, esc[0] ? ")" : "");
 		return -1;
 	}
 	return 0;

@@ -30,6 +30,9 @@
 #include "oauth.h"
 #include "util.h"
 
+/* Room for one line of the dialogue with its control characters escaped. */
+#define REPLY_LINE_MAX 2048
+
 enum phase {
 	PH_CONNECT = 0, PH_EHLO, PH_STARTTLS, PH_AUTH, PH_MAIL, PH_RCPT,
 	PH_DATA, PH_BODY, PH_QUIT, PH_OTHER
@@ -101,11 +104,16 @@ static enum phase command_phase(const char *l, size_t n)
 	return PH_OTHER;
 }
 
+/* Under -v, one line of the dialogue, control characters escaped. */
 static void show(const struct smtp_client *c, const char *dir,
                  const char *l, size_t n)
 {
-	if (c->verbose)
-		fprintf(stderr, "%s %.*s\n", dir, (int)n, l);
+	char esc[REPLY_LINE_MAX];
+
+	if (!c->verbose)
+		return;
+	str_escape_ctl(esc, sizeof(esc), l, n);
+	fprintf(stderr, "%s %s\n", dir, esc);
 }
 
 static void on_command(struct smtp_client *c, const char *l, size_t n)
@@ -193,9 +201,17 @@ static void reply_done(struct smtp_client *c)
 	d->text[0] = '\0';
 }
 
-static void on_reply_line(struct smtp_client *c, const char *l, size_t n)
+/*
+ * One reply line from the server. It is escaped first (a CR inside it,
+ * terminal sequences), so everything that keeps or shows reply text -
+ * errors, the log, DSNs, -v - gets it with control characters escaped.
+ */
+static void on_reply_line(struct smtp_client *c, const char *raw,
+                          size_t rawlen)
 {
 	struct dialogue *d = &c->d;
+	char l[REPLY_LINE_MAX];
+	size_t n = str_escape_ctl(l, sizeof(l), raw, rawlen);
 	int code = 0;
 	size_t i;
 

@@ -28,6 +28,39 @@ bool str_copy(char *dst, size_t dstsize, const char *src)
 	return true;
 }
 
+size_t str_escape_ctl(char *dst, size_t dstsize, const char *src, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, len = 0;
+
+	if (dstsize == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)src[i];
+		char esc[4];
+		size_t k = 0;
+
+		if (c >= 0x20 && c != 0x7f) {
+			esc[k++] = (char)c;
+		} else {
+			esc[k++] = '\\';
+			if (c == '\r' || c == '\n' || c == '\t') {
+				esc[k++] = c == '\r' ? 'r' : c == '\n' ? 'n' : 't';
+			} else {
+				esc[k++] = 'x';
+				esc[k++] = hex[c >> 4];
+				esc[k++] = hex[c & 15];
+			}
+		}
+		if (len + k >= dstsize)
+			break;
+		memcpy(dst + len, esc, k);
+		len += k;
+	}
+	dst[len] = '\0';
+	return len;
+}
+
 char *str_ndup(const char *s, size_t len)
 {
 	char *p = malloc(len + 1);

@@ -12,6 +12,13 @@
  * Returns true when the whole string fitted. */
 bool str_copy(char *dst, size_t dstsize, const char *src);
 
+/* Copy src[0..n) into dst (size dstsize, always NUL-terminated, cut at
+ * a whole escape) with control characters (below 0x20, and 0x7f) written
+ * as \r, \n, \t or \xHH: text from a server cannot start a line of its
+ * own in stderr, the log or a DSN, nor reach a terminal raw. Returns the
+ * length written. */
+size_t str_escape_ctl(char *dst, size_t dstsize, const char *src, size_t n);
+
 /* malloc'd copy of s[0..len) with a NUL appended; NULL when out of memory. */
 char *str_ndup(const char *s, size_t len);
 
