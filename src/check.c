@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "oauth.h"
+#include "proxy.h"
 #include "smtp.h"
 #include "util.h"
 
@@ -77,6 +78,7 @@ static void print_host(FILE *out, const struct config *cfg, size_t i,
 	        h->port, TLS_NAMES[h->tls]);
 	fprintf(out, "  reached:      %s port %ld\n",
 	        p->address[0] ? p->address : "(no connection)", p->port);
+	fprintf(out, "  proxy:        %s\n", proxy_describe(cfg));
 	if (h->tls != TLS_OFF)
 		fprintf(out, "  tls:          %s\n", p->tls[0] ? p->tls : "(none)");
 	if (p->have_cert) {

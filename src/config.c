@@ -327,6 +327,42 @@ static int key_smarthost(struct parse_ctx *p, const char *key,
 	return 0;
 }
 
+/*
+ * proxy: "none", or scheme://host[:port] with a scheme libcurl tunnels
+ * SMTP through. No credentials: the URL would be shown and logged.
+ */
+static int key_proxy(struct parse_ctx *p, const char *key, const char *val)
+{
+	static const char *const schemes[] = {
+		"socks5h://", "socks5://", "http://", NULL
+	};
+	const char *rest = NULL, *host, *end;
+	size_t i, hostlen;
+	long port;
+
+	if (strcmp(val, "none") == 0)
+		return set_string(p, &p->cfg->proxy, key, val);
+	for (i = 0; schemes[i] != NULL && rest == NULL; i++) {
+		if (strncmp(val, schemes[i], strlen(schemes[i])) == 0)
+			rest = val + strlen(schemes[i]);
+	}
+	if (rest == NULL)
+		return bad(p, key, "must be none, or a URL socks5h://host:port, "
+		           "socks5://host:port or http://host:port");
+	if (strchr(rest, '@') != NULL)
+		return bad(p, key, "a proxy that needs a user name and password "
+		           "is not supported (the URL would be shown and logged)");
+	if (split_host(rest, &host, &hostlen, &end) != 0)
+		return bad(p, key, "expected scheme://host:port after the scheme");
+	(void)host;
+	(void)hostlen;
+	if (*end == ':' && parse_long(end + 1, 1, 65535, &port) != 0)
+		return bad(p, key, "port must be a number from 1 to 65535");
+	if (*end != ':' && *end != '\0' && strcmp(end, "/") != 0)
+		return bad(p, key, "expected scheme://host:port after the scheme");
+	return set_string(p, &p->cfg->proxy, key, val);
+}
+
 static const struct {
 	const char *name;
 	key_fn fn;
@@ -357,6 +393,7 @@ static const struct {
 	{ "retry-max", key_duration },
 	{ "timeout", key_timeout },
 	{ "log", key_log },
+	{ "proxy", key_proxy },
 };
 
 /*
@@ -910,6 +947,7 @@ void config_free(struct config *cfg)
 	free(cfg->queue);
 	free(cfg->log);
 	free(cfg->aliases);
+	free(cfg->proxy);
 	free(cfg->allow_from);
 	free(cfg->password_command);
 	free(cfg->token_command);

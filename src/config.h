@@ -59,6 +59,8 @@ struct config {
 	char *log;                  /* "syslog", "stderr" or a file path */
 	long timeout;               /* seconds */
 	char *aliases;              /* aliases file, or NULL */
+	char *proxy;                /* NULL: the environment's (unless
+	                               privileged); "none"; or a URL */
 	enum from_rewrite from_rewrite;
 	char *allow_from;           /* NULL = anyone may use -f; "none"; or
 	                               a list of login names */

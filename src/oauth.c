@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proxy.h"
 #include "secret.h"
 #include "util.h"
 
@@ -264,6 +265,11 @@ static int post(const struct config *cfg, const char *body, struct reply *r,
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, cfg->timeout);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	if (proxy_apply(h, cfg) != CURLE_OK) {
+		curl_easy_cleanup(h);
+		return snprintf(err, errlen, "oauth-token-url: libcurl refused "
+		                "the proxy setting"), -1;
+	}
 	if (cfg->ca_file != NULL || ca_bundle() != NULL) {
 		curl_easy_setopt(h, CURLOPT_CAINFO,
 		                 cfg->ca_file ? cfg->ca_file : ca_bundle());

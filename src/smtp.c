@@ -28,6 +28,7 @@
 
 #include "envelope.h"
 #include "oauth.h"
+#include "proxy.h"
 #include "util.h"
 
 /* Room for one line of the dialogue with its control characters escaped. */
@@ -404,6 +405,7 @@ static CURLcode setup(struct smtp_client *c)
 #else
 	rc |= curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
 #endif
+	rc |= proxy_apply(h, c->cfg);
 	rc |= set_tls(c);
 	rc |= set_auth(c);
 	return rc;
