@@ -47,6 +47,9 @@ class SetgidRoot:
     """outbox installed setgid into a temporary root (built once per module),
     configured for one test's smarthost, plus a test user."""
 
+    MAKE_VARS = ()      # extra make variables for the build (test knobs)
+    RELAY_USER = None   # the smarthost account: the first of its users
+
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="outbox-setgid-"))
         os.chmod(self.dir, 0o755)
@@ -77,7 +80,7 @@ class SetgidRoot:
              f"BUILDDIR={self.dir}/build", f"OUT={self.dir}/build/outbox",
              f"SYSCONFDIR={self.etc}", f"PREFIX={self.dir}",
              f"QUEUEDIR={self.spool}", f"OUTBOX_GROUP={self.group}",
-             "install-setgid"],
+             *self.MAKE_VARS, "install-setgid"],
             capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
         self.created_group = True
@@ -111,24 +114,33 @@ class SetgidRoot:
         assert r.returncode == 0, r.stdout + r.stderr
 
     def _make_user(self):
-        subprocess.run(["userdel", self.user], capture_output=True)
+        self.users = []
+        self.uid = self.add_user(self.user)
+
+    def add_user(self, name):
+        """Create a local user for this run (removed by close); its uid."""
+        subprocess.run(["userdel", name], capture_output=True)
         r = subprocess.run(["useradd", "--no-create-home", "--shell",
-                            "/bin/sh", self.user], capture_output=True,
+                            "/bin/sh", name], capture_output=True,
                            text=True)
         assert r.returncode == 0, r.stderr
-        self.uid = pwd.getpwnam(self.user).pw_uid
+        self.users.append(name)
+        return pwd.getpwnam(name).pw_uid
 
-    def run(self, args, input_bytes=b"", env=None, timeout=60):
-        """Run a command as the test user (no supplementary groups)."""
+    def run(self, args, input_bytes=b"", env=None, timeout=60, uid=None):
+        """Run a command as the test user, or as uid (its own gid, no
+        supplementary groups)."""
+        uid = self.uid if uid is None else uid
         e = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "TZ": "UTC"}
         e.update(env or {})
-        cmd = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
+        cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}",
                "--clear-groups", "--"] + [str(a) for a in args]
         return subprocess.run(cmd, input=input_bytes, capture_output=True,
                               env=e, timeout=timeout, cwd="/")
 
     def close(self):
-        subprocess.run(["userdel", self.user], capture_output=True)
+        for name in self.users:
+            subprocess.run(["userdel", name], capture_output=True)
         if self.created_group:
             subprocess.run(["groupdel", self.group], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
