@@ -3,6 +3,7 @@
 # outbox while only root and the outbox group can read the secrets.
 #   binary   root:outbox 2755 (setgid outbox; OUTBOX_GROUP names another group)
 #   config   root:outbox 0640, and the password-file it names
+#   log      the log file the config names (if any): root:outbox 0660
 #   queue    root:outbox 2770, with tmp/ msg/ failed/ alike
 # Usage: install-setgid.sh BINARY CONFIG QUEUEDIR   (DESTDIR and
 # OUTBOX_GROUP, default outbox, from the environment)
@@ -33,6 +34,22 @@ if [ -f "$d$conf" ]; then
 		chmod 0640 "$d$pw"
 		echo "$pw: root:$g 0640"
 	fi
+	# a log file is everyone's: root's, group-writable, made here (a
+	# user's outbox never creates it)
+	log=$(awk '$1 == "log" { gsub(/"/, "", $2); print $2 }' "$d$conf" | tail -n 1)
+	case $log in
+	/*)
+		if [ -L "$d$log" ]; then
+			echo "$log is a symbolic link: not touching it" >&2
+			exit 1
+		fi
+		[ -d "$d$(dirname "$log")" ] || install -d -m 0755 "$d$(dirname "$log")"
+		[ -f "$d$log" ] || : > "$d$log"
+		chown "root:$g" "$d$log"
+		chmod 0660 "$d$log"
+		echo "$log: root:$g 0660"
+		;;
+	esac
 else
 	echo "note: $conf does not exist yet; write it, then run this again" \
 	     "(or chown root:$g and chmod 0640 it and its password-file)"

@@ -4,10 +4,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "log.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,7 +18,39 @@ enum target { T_NONE, T_SYSLOG, T_STDERR, T_FILE };
 static enum target target = T_NONE;
 static int log_fd = -1;
 
-int log_open(const char *t)
+/*
+ * The log file of the set-group-ID install is shared by every user: a
+ * user's process must not create it (it would be that user's file, to
+ * read and rewrite) nor follow a link planted in its place. So it is
+ * only opened when it exists, is a regular file owned by root and is
+ * not writable by others; root creates it, mode 0660.
+ */
+static int open_shared(const char *t)
+{
+	int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW;
+	struct stat st;
+	int fd;
+
+	fd = open(t, flags);
+	if (fd < 0 && errno == ENOENT && getuid() == 0) {
+		fd = open(t, flags | O_CREAT | O_EXCL, 0660);
+		if (fd >= 0 && fchmod(fd, 0660) != 0) {     /* past the umask */
+			close(fd);
+			return -1;
+		}
+	}
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & S_IWOTH) != 0) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+int log_open(const char *t, bool shared)
 {
 	if (t == NULL || strcmp(t, "syslog") == 0) {
 		openlog("outbox", LOG_PID, LOG_MAIL);
@@ -25,6 +59,21 @@ int log_open(const char *t)
 	}
 	if (strcmp(t, "stderr") == 0) {
 		target = T_STDERR;
+		return 0;
+	}
+	if (shared) {
+		log_fd = open_shared(t);
+		if (log_fd < 0) {
+			fprintf(stderr, "outbox: log %s: not usable here (%s; in "
+			        "the set-group-ID install it must exist, owned by "
+			        "root, not writable by others: make install-setgid "
+			        "creates it); logging to syslog\n", t,
+			        strerror(errno));
+			openlog("outbox", LOG_PID, LOG_MAIL);
+			target = T_SYSLOG;
+			return -1;
+		}
+		target = T_FILE;
 		return 0;
 	}
 	log_fd = open(t, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,

@@ -5,11 +5,16 @@
 #ifndef OUTBOX_LOG_H
 #define OUTBOX_LOG_H
 
+#include <stdbool.h>
 #include <syslog.h>
 
 /* target: "syslog", "stderr" or an absolute file path. Returns 0, or -1
- * when the file cannot be opened (then logging goes to stderr). */
-int log_open(const char *target);
+ * when the file cannot be opened (then logging goes to stderr). shared:
+ * the set-group-ID install, where the file is everyone's: it must exist
+ * (only root creates it, mode 0660), be root's and not writable by
+ * others, and is never reached through a symbolic link; otherwise a
+ * one-line warning on stderr and logging goes to syslog. */
+int log_open(const char *target, bool shared);
 
 /* One event line at priority prio (LOG_INFO, LOG_WARNING, LOG_ERR). */
 void log_event(int prio, const char *fmt, ...)

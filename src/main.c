@@ -265,7 +265,7 @@ int main(int argc, char **argv)
 	rc = load_config(&opt, &cfg);
 	if (rc != EX_OK)
 		return rc;
-	log_open(cfg.log);
+	log_open(cfg.log, cfg.privileged);
 	if (opt.mode == MODE_VERIFY)
 		rc = verify(&cfg, &opt);
 	else if (opt.mode == MODE_CHECK)

@@ -401,7 +401,7 @@ void submit_run_queue_detached(const struct config *cfg, const char *only_id)
 		dup2(fd, 2);
 	}
 	closefrom(3);
-	log_open(cfg->log);
+	log_open(cfg->log, cfg->privileged);
 	if (queue_open(cfg->queue, false, cfg->privileged, &q, err,
 	               sizeof(err)) == 0)
 		submit_run_queue(cfg, q, false, only_id, false, NULL);

@@ -342,3 +342,50 @@ def test_uid_without_passwd_entry_sends_as_uid_not_logname(two):
     (m,) = by_subject(sh, "stray uid")
     assert m.mail_from == f"uid{stray}@example.com"
     assert b"ceo" not in m.data
+
+
+# ---------------------------------------------------------------------------
+# the shared log file
+# ---------------------------------------------------------------------------
+
+def test_shared_log_is_roots_and_only_the_group_reads_it(two):
+    assert two.a(["you@example.com"], msg("log A")).returncode == EX_OK
+    r = two.b(["you@example.com"], msg("log B"))
+    assert r.returncode == EX_OK and b"not usable" not in r.stderr, r.stderr
+    st = os.stat(two.log)
+    assert (st.st_uid, st.st_mode & 0o777) == (0, 0o660)
+    text = two.log.read_text()
+    assert f"from=<{two.user}@example.com>" in text
+    assert f"from=<{two.user_b}@example.com>" in text
+    r = two.run(["cat", str(two.log)])
+    assert r.returncode != 0 and two.user_b.encode() not in r.stdout
+
+
+@pytest.mark.parametrize("plant", ["file", "symlink"])
+def test_a_log_file_planted_by_a_user_is_not_used(two, plant):
+    """With the log in a directory everyone may write (a sticky one), A
+    cannot make the next user's outbox write into a file of A's, nor
+    through a link into the queue."""
+    sticky = two.dir / "public"
+    sticky.mkdir(exist_ok=True)
+    os.chmod(sticky, 0o1777)
+    log = sticky / "outbox.log"
+    if log.exists() or log.is_symlink():
+        log.unlink()
+    r = two.b(["-odq", "later@example.com"], msg("B's queued"))
+    assert r.returncode == EX_OK, r.stderr
+    (b_id,) = two.ids()
+    victim = two.spool / "msg" / f"{b_id}.data"
+    before = victim.read_bytes()
+    two.add_config(f"log {log}")
+    if plant == "file":
+        r = two.run(["sh", "-c", f": > {log}"])
+    else:
+        r = two.run(["ln", "-s", str(victim), str(log)])
+    assert r.returncode == 0, r.stderr
+    r = two.b(["you@example.com"], msg("after the plant"))
+    assert r.returncode == EX_OK, r.stderr
+    assert b"not usable" in r.stderr and str(log).encode() in r.stderr
+    assert victim.read_bytes() == before
+    if plant == "file":
+        assert log.read_bytes() == b"", log.read_bytes()
