@@ -15,8 +15,11 @@ DESTDIR   ?=
 CC        ?= cc
 CFLAGS    ?= -O2 -g
 PKGS       = libcurl gnutls
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CONFIG ?= pkg-config
+# Read when the Makefile is parsed: a target that installs the packages
+# first (demo, check) builds in a sub-make, which reads them again.
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 WARN       = -std=c11 -Wall -Wextra -Werror
 DEFS       = -DOUTBOX_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
              -DQUEUE_STALE_SECS=$(QUEUE_STALE_SECS) \
@@ -65,11 +68,16 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILDDIR)/%)
 PYTEST     = /usr/bin/python3 -m pytest
 
 .PHONY: all check unit integration deps banned demo install \
-	install-sendmail-links install-setgid clean
+	install-sendmail-links install-setgid clean build-deps
 
 all: $(OUT)
 
-$(OBJS): $(LEAN_CURL_LIB)
+$(OBJS): $(LEAN_CURL_LIB) | build-deps
+
+# One line naming what is missing (and how to install it), not a wall
+# of compiler errors.
+build-deps:
+	@conf/check-build-deps.sh "$(CC)" "$(PKG_CONFIG)" $(PKGS)
 
 $(OUT): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
@@ -107,7 +115,8 @@ integration: $(OUT)
 	OUTBOX_BIN=$(abspath $(OUT)) OUTBOX_SANITIZE=$(SANITIZE) \
 		$(PYTEST) -q -p no:cacheprovider tests/integration
 
-demo: deps $(OUT)
+demo: deps
+	@$(MAKE) --no-print-directory $(OUT)
 	@tests/demo.sh
 
 install: $(OUT)

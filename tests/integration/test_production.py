@@ -55,6 +55,7 @@ import os
 import re
 import secrets as pysecrets
 import select
+import shutil
 import socket
 import stat
 import subprocess
@@ -1467,12 +1468,17 @@ def test_process_is_not_dumpable(outbox, tmp_path):
         cfg.write_text("smarthost 127.0.0.1:1\ntls off\nqueue off\n"
                        "log stderr\ndomain example.com\n")
         os.chmod(cfg, 0o644)
+        # a copy the other user can run: the checkout may be in a
+        # directory only root can enter (root's home, mode 0700)
+        binary = d / "outbox"
+        shutil.copy2(outbox.bin, binary)
+        os.chmod(binary, 0o755)
         kw = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                   stderr=subprocess.DEVNULL)
         if os.geteuid() == 0:
             kw["preexec_fn"] = _as_user(uid, gid)
         control = subprocess.Popen(["/bin/cat"], **kw)
-        proc = subprocess.Popen([str(outbox.bin), "-C", str(cfg), "-bs"],
+        proc = subprocess.Popen([str(binary), "-C", str(cfg), "-bs"],
                                 **kw)
         try:
             ready, _, _ = select.select([proc.stdout], [], [], 10)
