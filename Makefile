@@ -65,7 +65,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILDDIR)/%)
 PYTEST     = /usr/bin/python3 -m pytest
 
 .PHONY: all check unit integration deps banned demo install \
-	install-sendmail-links install-setgid clean
+	install-sendmail-links install-setgid deb clean
 
 all: $(OUT)
 
@@ -131,6 +131,12 @@ install-sendmail-links:
 install-setgid: install
 	DESTDIR="$(DESTDIR)" OUTBOX_GROUP="$(OUTBOX_GROUP)" conf/install-setgid.sh $(SBINDIR)/outbox \
 		$(SYSCONFDIR)/outbox.conf $(QUEUEDIR)
+
+# The Debian packages outbox and outbox-mta (debian/), built with
+# dpkg-buildpackage in a copy of the tree: build/deb/*.deb. See README,
+# "Installing from the Debian package".
+deb:
+	@conf/build-deb.sh build/deb
 
 clean:
 	rm -rf build outbox
