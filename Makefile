@@ -65,7 +65,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILDDIR)/%)
 PYTEST     = /usr/bin/python3 -m pytest
 
 .PHONY: all check unit integration deps banned demo install \
-	install-sendmail-links install-setgid deb clean
+	install-sendmail-links install-setgid deb check-package clean
 
 all: $(OUT)
 
@@ -137,6 +137,14 @@ install-setgid: install
 # "Installing from the Debian package".
 deb:
 	@conf/build-deb.sh build/deb
+
+# make deb, then check the packages: contents, links, control fields,
+# maintainer scripts, lintian (tests/integration/test_package.py; with
+# OUTBOX_PACKAGE_CHROOT=DIR also an install/remove/purge cycle in that
+# prepared Debian chroot, tests/package-cycle.sh).
+check-package: deb
+	OUTBOX_PACKAGE_TEST=1 $(PYTEST) -q -p no:cacheprovider \
+		tests/integration/test_package.py
 
 clean:
 	rm -rf build outbox
