@@ -68,7 +68,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILDDIR)/%)
 PYTEST     = /usr/bin/python3 -m pytest
 
 .PHONY: all check unit integration deps banned demo install \
-	install-sendmail-links install-setgid clean build-deps
+	install-sendmail-links install-setgid deb check-package clean build-deps
 
 all: $(OUT)
 
@@ -140,6 +140,20 @@ install-sendmail-links:
 install-setgid: install
 	DESTDIR="$(DESTDIR)" OUTBOX_GROUP="$(OUTBOX_GROUP)" conf/install-setgid.sh $(SBINDIR)/outbox \
 		$(SYSCONFDIR)/outbox.conf $(QUEUEDIR)
+
+# The Debian packages outbox and outbox-mta (debian/), built with
+# dpkg-buildpackage in a copy of the tree: build/deb/*.deb. See README,
+# "Installing from the Debian package".
+deb:
+	@conf/build-deb.sh build/deb
+
+# make deb, then check the packages: contents, links, control fields,
+# maintainer scripts, lintian (tests/integration/test_package.py; with
+# OUTBOX_PACKAGE_CHROOT=DIR also an install/remove/purge cycle in that
+# prepared Debian chroot, tests/package-cycle.sh).
+check-package: deb
+	OUTBOX_PACKAGE_TEST=1 $(PYTEST) -q -p no:cacheprovider \
+		tests/integration/test_package.py
 
 clean:
 	rm -rf build outbox
