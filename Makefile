@@ -9,6 +9,9 @@ QUEUEDIR  ?= /var/spool/outbox
 OUTBOX_GROUP ?= outbox
 # seconds before a queue run removes an unlocked leftover file (tests: 2)
 QUEUE_STALE_SECS ?= 60
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+DOCDIR    ?= $(PREFIX)/share/doc/outbox
 SENDMAIL_LINKS ?= /usr/sbin/sendmail /usr/lib/sendmail /usr/bin/mailq /usr/bin/newaliases
 DESTDIR   ?=
 
@@ -66,9 +69,14 @@ LIBOBJS   := $(filter-out $(BUILDDIR)/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILDDIR)/%)
 PYTEST     = /usr/bin/python3 -m pytest
+# The units and the cron file name the installed paths.
+UNIT_PATHS = sed -e 's|/usr/sbin/outbox|$(SBINDIR)/outbox|g' \
+	-e 's|/etc/outbox.conf|$(SYSCONFDIR)/outbox.conf|g' \
+	-e 's|/var/spool/outbox|$(QUEUEDIR)|g'
 
 .PHONY: all check unit integration deps banned demo install \
-	install-sendmail-links install-setgid deb check-package clean build-deps
+	install-sendmail-links install-setgid deb check-package clean build-deps \
+	uninstall
 
 all: $(OUT)
 
@@ -127,6 +135,27 @@ install: $(OUT)
 	install -m 0644 man/outbox.conf.5 $(DESTDIR)$(MANDIR)/man5/outbox.conf.5
 	install -m 0644 conf/outbox.conf.example \
 		$(DESTDIR)$(SYSCONFDIR)/outbox.conf.example
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(DOCDIR)
+	for f in outbox-queue.service outbox-queue.timer; do \
+		$(UNIT_PATHS) conf/$$f > $(DESTDIR)$(SYSTEMDUNITDIR)/$$f && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$f || exit 1; done
+	$(UNIT_PATHS) conf/outbox.cron > $(DESTDIR)$(DOCDIR)/outbox.cron
+	chmod 0644 $(DESTDIR)$(DOCDIR)/outbox.cron
+	install -m 0644 conf/outbox.bash-completion $(DESTDIR)$(BASHCOMPDIR)/outbox
+
+# What make install put in place, and the sendmail links with what they
+# replaced put back. The configuration and the queue (mail!) stay.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/outbox $(DESTDIR)$(MANDIR)/man8/outbox.8 \
+		$(DESTDIR)$(MANDIR)/man5/outbox.conf.5 \
+		$(DESTDIR)$(SYSCONFDIR)/outbox.conf.example \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/outbox-queue.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/outbox-queue.timer \
+		$(DESTDIR)$(DOCDIR)/outbox.cron $(DESTDIR)$(BASHCOMPDIR)/outbox
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	DESTDIR="$(DESTDIR)" conf/uninstall-links.sh $(SBINDIR)/outbox $(SENDMAIL_LINKS)
+	@echo "kept: $(SYSCONFDIR)/outbox.conf and the queue $(QUEUEDIR) (remove them yourself)"
 
 # sendmail, mailq and newaliases as links to outbox (FORCE=1 to replace
 # an existing MTA's; it is kept as NAME.pre-outbox).

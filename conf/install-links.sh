@@ -2,7 +2,10 @@
 # make install-sendmail-links: point sendmail, mailq and newaliases at
 # outbox. Never replaces an existing MTA silently: without FORCE=1 it says
 # what is there and stops; with FORCE=1 it keeps the old file as
-# NAME.pre-outbox and says so.
+# NAME.pre-outbox and says so. A file that belongs to a Debian package
+# (Postfix's /usr/sbin/sendmail) is moved with dpkg-divert, so the
+# package's upgrades do not put it back over the link. The Debian package
+# outbox-mta is the cleaner way to replace an MTA (see README).
 # Usage: install-links.sh TARGET LINK...   (DESTDIR and FORCE from env)
 set -eu
 target=$1
@@ -31,8 +34,16 @@ for link in "$@"; do
 			status=1
 			continue
 		fi
-		mv "$path" "$path.pre-outbox"
-		echo "$link: replaced $what; the old one is kept as $link.pre-outbox"
+		if [ -n "$pkg" ] && [ -z "$dest" ] && command -v dpkg-divert >/dev/null; then
+			# a package's file: divert it, so that the package's next
+			# upgrade writes to NAME.pre-outbox instead of over the link
+			dpkg-divert --local --rename --divert "$link.pre-outbox" \
+				--add "$link" >/dev/null
+			echo "$link: diverted $what to $link.pre-outbox (dpkg-divert; make uninstall puts it back)"
+		else
+			mv "$path" "$path.pre-outbox"
+			echo "$link: replaced $what; the old one is kept as $link.pre-outbox"
+		fi
 	fi
 	ln -s "$target" "$path"
 	echo "$link -> $target"
