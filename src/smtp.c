@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "envelope.h"
@@ -71,6 +72,8 @@ struct smtp_client {
 	bool need_auth;         /* credentials are configured */
 	bool authed;            /* AUTH done on the current connection */
 	int fd;                 /* message being uploaded */
+	curl_socket_t socks[4]; /* libcurl's open sockets (cut_writes) */
+	size_t nsocks;
 	struct dialogue d;
 	struct smtp_rcpt *rcpt; /* of the current transfer */
 	size_t nrcpt;
@@ -117,6 +120,45 @@ static void show(const struct smtp_client *c, const char *dir,
 	fprintf(stderr, "%s %s\n", dir, esc);
 }
 
+/*
+ * MAIL FROM went out without AUTH (the server offered none): close the
+ * sending half of the connection at once, so that no RCPT and no data
+ * can follow it, whatever libcurl does before the progress callback
+ * stops the transfer. The sockets are the ones libcurl opened and has
+ * not closed (sockopt_cb, closesocket_cb), so no other fd is touched.
+ */
+static void cut_writes(struct smtp_client *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsocks; i++)
+		shutdown(c->socks[i], SHUT_WR);
+}
+
+static int sockopt_cb(void *ptr, curl_socket_t s, curlsocktype purpose)
+{
+	struct smtp_client *c = ptr;
+
+	(void)purpose;
+	if (c->nsocks < sizeof(c->socks) / sizeof(c->socks[0]))
+		c->socks[c->nsocks++] = s;
+	return CURL_SOCKOPT_OK;
+}
+
+static int closesocket_cb(void *ptr, curl_socket_t s)
+{
+	struct smtp_client *c = ptr;
+	size_t i;
+
+	for (i = 0; i < c->nsocks; i++) {
+		if (c->socks[i] == s) {
+			c->socks[i] = c->socks[--c->nsocks];
+			break;
+		}
+	}
+	return close(s);
+}
+
 static void on_command(struct smtp_client *c, const char *l, size_t n)
 {
 	struct dialogue *d = &c->d;
@@ -145,8 +187,10 @@ static void on_command(struct smtp_client *c, const char *l, size_t n)
 	}
 	if (ph == PH_AUTH)
 		d->in_sasl = true;
-	if (ph == PH_MAIL && c->need_auth && !c->authed)
+	if (ph == PH_MAIL && c->need_auth && !c->authed) {
 		d->abort_noauth = true;
+		cut_writes(c);
+	}
 	if (ph == PH_RCPT)
 		d->nsent_rcpt++;
 	if (ph != PH_OTHER)
@@ -395,6 +439,10 @@ static CURLcode setup(struct smtp_client *c)
 	rc |= curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
 	rc |= curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
 	rc |= curl_easy_setopt(h, CURLOPT_READDATA, c);
+	rc |= curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+	rc |= curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, c);
+	rc |= curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
+	rc |= curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, c);
 	rc |= curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 	rc |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, t);
 	rc |= curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, t);

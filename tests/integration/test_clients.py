@@ -908,3 +908,46 @@ def test_bs_final_dot_split_across_writes(outbox, smarthost, tmp_path,
     assert len(sh.messages) == 1
     expected = "body\n" + ("line\n.stuffed\n" if len(pieces) == 3 else "")
     assert body_text(sh.messages[0].data) == expected
+
+
+# The allow-from guard, pinned: one's own address is one's name at the
+# configured domain only, and a list entry is a whole user name.
+
+@pytest.mark.parametrize("sender", ["nobody@bank.example",
+                                    "nobody@example.com.bank.example",
+                                    "nobody@sub.example.com"])
+def test_allow_from_none_own_name_at_another_domain_is_refused(
+        unprivileged, sender):
+    r = unprivileged(["-f", sender, "user@example.com"],
+                     b"Subject: spoof\n\nx\n", allow_from="none")
+    assert r.returncode == EX_NOPERM, describe(r)
+    assert "allow-from" in r.stderr.decode()
+    assert unprivileged.sh.messages == []
+
+
+def test_allow_from_none_own_name_at_own_domain_any_case(unprivileged):
+    r = unprivileged(["-f", "nobody@EXAMPLE.com", "user@example.com"],
+                     b"Subject: own\n\nx\n", allow_from="none",
+                     from_rewrite="never")
+    assert r.returncode == 0, describe(r)
+    unprivileged.sh.wait_idle()
+    assert [m.mail_from for m in unprivileged.sh.messages] == \
+        ["nobody@EXAMPLE.com"]
+
+
+@pytest.mark.parametrize("entries", ["nob", "nobodyx", "nobod,root",
+                                     "xnobody"])
+def test_allow_from_entries_match_whole_names_only(unprivileged, entries):
+    r = unprivileged(["-f", "boss@bank.example", "user@example.com"],
+                     b"Subject: spoof\n\nx\n", allow_from=entries)
+    assert r.returncode == EX_NOPERM, (entries, describe(r))
+    assert unprivileged.sh.messages == []
+
+
+def test_allow_from_listed_name_may_set_any_sender(unprivileged):
+    r = unprivileged(["-f", "boss@bank.example", "user@example.com"],
+                     b"Subject: listed\n\nx\n", allow_from="root,nobody")
+    assert r.returncode == 0, describe(r)
+    unprivileged.sh.wait_idle()
+    assert [m.mail_from for m in unprivileged.sh.messages] == \
+        ["boss@bank.example"]
