@@ -3,14 +3,17 @@ test_postfix.py): wrapper scripts that give a client "sendmail", checks on
 what a client printed, bounded waits, and a driver for `outbox -bs`.
 """
 
+import array
 import email
 import email.policy
+import fcntl
 import os
 import re
 import select
 import shutil
 import subprocess
 import tempfile
+import termios
 import time
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -104,7 +107,7 @@ def assert_clean(r, argv_log=None, log=None, allow_stdout=False):
         assert out.strip() == "", info
 
 
-def wait_messages(sh, count: int, timeout: float = 10.0):
+def wait_messages(sh, count: int, timeout: float = 30.0):
     """Wait (bounded) until the smarthost has accepted `count` messages.
 
     Some clients (bsd-mailx) do not wait for sendmail to finish."""
@@ -112,8 +115,20 @@ def wait_messages(sh, count: int, timeout: float = 10.0):
     while len(sh.messages) < count and time.monotonic() < deadline:
         time.sleep(0.02)
     if hasattr(sh, "wait_idle"):
-        sh.wait_idle()
+        assert sh.wait_idle()
     return sh.messages
+
+
+def wait_until(pred, timeout: float, step: float = 0.02):
+    """Poll pred() until it is true or timeout seconds pass; its last
+    value.  A bound on waiting for something that must happen, never a
+    way to let something that must not happen have its chance."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(step)
 
 
 def parse(data: bytes) -> email.message.EmailMessage:
@@ -154,7 +169,7 @@ def remove_tree(path: Path):
 class BsSession:
     """outbox -bs with stdin/stdout as pipes; every read is bounded."""
 
-    def __init__(self, cmd, stderr_path: Path, env=None, timeout=15.0):
+    def __init__(self, cmd, stderr_path: Path, env=None, timeout=30.0):
         self.timeout = timeout
         self._err = open(stderr_path, "wb")
         self.stderr_path = stderr_path
@@ -170,6 +185,28 @@ class BsSession:
         self.transcript.append("C: " + data.decode("utf-8", "replace"))
         self.proc.stdin.write(data)
         self.proc.stdin.flush()
+
+    def unread(self) -> int:
+        """Bytes written to outbox's standard input that it has not read
+        yet (FIONREAD on the pipe)."""
+        n = array.array("i", [0])
+        fcntl.ioctl(self.proc.stdin.fileno(), termios.FIONREAD, n)
+        return n[0]
+
+    def write_alone(self, data: bytes, timeout: Optional[float] = None):
+        """Write data and wait until outbox has read all of it, so that its
+        read returns these bytes without the next ones: a split of the
+        input that does not depend on timing.  (The pipe says when the
+        bytes are gone; there is no reply to wait for inside DATA.)"""
+        limit = timeout or self.timeout
+        self.write(data)
+        if not wait_until(lambda: self.unread() == 0 or
+                          self.proc.poll() is not None, limit, 0.001):
+            raise TimeoutError(f"outbox -bs did not read {data!r} within "
+                               f"{limit}s")
+        assert self.proc.poll() is None, (
+            "outbox -bs exited while reading DATA; transcript:\n"
+            + "".join(self.transcript))
 
     def _readline(self, deadline, limit) -> bytes:
         fd = self.proc.stdout.fileno()
@@ -218,7 +255,7 @@ class BsSession:
                              f"\ntranscript:\n" + "".join(self.transcript))
         return text
 
-    def close(self, timeout=10.0) -> int:
+    def close(self, timeout=30.0) -> int:
         try:
             if self.proc.stdin and not self.proc.stdin.closed:
                 self.proc.stdin.close()
@@ -238,7 +275,7 @@ class BsSession:
         self._err.flush()
         return Path(self.stderr_path).read_text(errors="replace")
 
-    def rest_of_output(self, timeout=5.0) -> bytes:
+    def rest_of_output(self, timeout=30.0) -> bytes:
         """Everything outbox still writes until it closes stdout."""
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()

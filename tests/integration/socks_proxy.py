@@ -12,6 +12,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from typing import List, Optional, Tuple
 
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
@@ -66,11 +67,11 @@ class LoggingProxy:
             ready, _, _ = select.select([self._sock], [], [], 0.2)
             if not ready:
                 continue
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                continue
-            with self._lock:
+            with self._lock:     # accept and count as one step (wait_idle)
+                try:
+                    conn, _ = self._sock.accept()
+                except OSError:
+                    continue
                 self.accepted += 1
             t = threading.Thread(target=self._handle, args=(conn,),
                                  daemon=True)
@@ -176,6 +177,22 @@ class LoggingProxy:
                 if not chunk:
                     return
                 peers[s].sendall(chunk)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait (bounded) until no connection waits to be accepted and
+        every accepted one has been carried to its end, so that accepted
+        and connections are final: a client that has exited cannot be
+        counted later.  False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending, _, _ = select.select([self._sock], [], [], 0)
+                busy = [t for t in self._threads if t.is_alive()]
+            if not pending and not busy:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
     def stop(self):
         self._stop.set()

@@ -6,6 +6,8 @@ import subprocess
 
 from conftest import REPO_ROOT
 
+MAKE_FAILED = 2     # GNU make's exit status when a recipe failed
+
 
 def _make(tmp_path, *args):
     return subprocess.run(
@@ -16,7 +18,7 @@ def _make(tmp_path, *args):
 
 def test_without_pkg_config_one_line_names_everything(tmp_path):
     r = _make(tmp_path, "PKG_CONFIG=/nonexistent/pkg-config")
-    assert r.returncode != 0
+    assert r.returncode == MAKE_FAILED, r.stdout + r.stderr
     lines = [l for l in r.stderr.splitlines() if l.startswith("outbox:")]
     assert len(lines) == 1, r.stderr
     line = lines[0]
@@ -31,7 +33,7 @@ def test_without_pkg_config_one_line_names_everything(tmp_path):
 
 def test_a_missing_module_is_named_alone(tmp_path):
     r = _make(tmp_path, "PKGS=libcurl gnutls outbox-no-such-module")
-    assert r.returncode != 0
+    assert r.returncode == MAKE_FAILED, r.stdout + r.stderr
     lines = [l for l in r.stderr.splitlines() if l.startswith("outbox:")]
     assert len(lines) == 1, r.stderr
     assert "missing: pkg-config module outbox-no-such-module;" in lines[0]
@@ -40,6 +42,6 @@ def test_a_missing_module_is_named_alone(tmp_path):
 
 def test_without_a_compiler(tmp_path):
     r = _make(tmp_path, "CC=/nonexistent/cc")
-    assert r.returncode != 0
+    assert r.returncode == MAKE_FAILED, r.stdout + r.stderr
     assert "missing: a C compiler (/nonexistent/cc); install with: " \
         "apt-get install gcc" in r.stderr, r.stderr

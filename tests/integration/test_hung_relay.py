@@ -36,8 +36,13 @@ def test_silent_smarthost_costs_one_timeout_per_run(outbox, silent_server,
     r = outbox.run(["-q", "-v"], config=cfg, timeout=N * TIMEOUT + 60)
     elapsed = time.monotonic() - t0
     assert r.returncode == EX_OK, r.stderr
-    # one message per run waits for the timeout; N would take N * TIMEOUT
-    assert elapsed < N * TIMEOUT / 2, elapsed
+    # One wait per run takes TIMEOUT plus process overhead; one per
+    # message could never take less than N * TIMEOUT (each wait is at
+    # least TIMEOUT of wall time, whatever the load), so the bound is that
+    # and the margin is all on the fast side.  What was tried is pinned
+    # exactly below (one connection, one envelope changed, N - 1 not
+    # tried), without timing.
+    assert elapsed < N * TIMEOUT, elapsed
     assert silent_server.connections == 1
     # every message is still queued; one was tried (attempts 1, backed
     # off), the others were not touched and are due now
@@ -65,7 +70,7 @@ def test_failover_logs_the_smarthost_passed_over(outbox, closed_port,
                               extra_lines=[f"smarthost {sh.hostport}"])
     r = outbox.run(["-q"], config=cfg, timeout=60)
     assert r.returncode == EX_OK, r.stderr
-    sh.wait_idle()
+    assert sh.wait_idle()
     assert len(sh.messages) == 2
     assert queued_ids(qdir) == []
     log = (tmp_path / "outbox.log").read_text()

@@ -6,10 +6,14 @@ sendmail links replaced - a package's file through dpkg-divert, so that
 the package's upgrades do not overwrite the link.
 """
 
+import contextlib
+import fcntl
 import os
 import re
+import secrets
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -79,7 +83,11 @@ def test_uninstall_removes_what_install_put_and_restores_the_mta(prefix):
     links = f"SENDMAIL_LINKS={mta} {mailq}"
     assert make("install", *paths(prefix)).returncode == 0
     r = make("install-sendmail-links", *paths(prefix), links)
-    assert r.returncode != 0 and "FORCE=1" in r.stderr   # not silently
+    # refused, not silently: make's status for a failed recipe is 2, and
+    # the existing MTA is left as it was
+    assert r.returncode == 2 and "FORCE=1" in r.stderr, r.stdout + r.stderr
+    assert not mta.is_symlink()
+    assert mta.read_text() == "#!/bin/sh\necho the old MTA\n"
     r = make("install-sendmail-links", *paths(prefix), links, "FORCE=1")
     assert r.returncode == 0, r.stdout + r.stderr
     assert os.readlink(mta) == f"{prefix}/sbin/outbox"
@@ -94,6 +102,47 @@ def test_uninstall_removes_what_install_put_and_restores_the_mta(prefix):
     assert "kept:" in r.stdout
 
 
+DPKG_WAIT = 300     # seconds: another suite's dpkg work takes a few
+
+
+@contextlib.contextmanager
+def host_dpkg_lock():
+    """Held while this suite installs, diverts and purges its test package.
+    dpkg takes its database lock without waiting, so two suites on one
+    host doing this at once fail each other's dpkg -i; they queue here."""
+    d = Path("/run/lock") if Path("/run/lock").is_dir() else Path("/tmp")
+    fd = os.open(d / "outbox-tests-dpkg.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + DPKG_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{d}/outbox-tests-dpkg.lock held for "
+                                f"{DPKG_WAIT}s by another run")
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)
+
+
+def dpkg(*args):
+    """dpkg ARGS, waiting (bounded) while another program (apt, another
+    suite's dpkg-divert) holds dpkg's lock; raises on any other failure."""
+    deadline = time.monotonic() + DPKG_WAIT
+    while True:
+        r = subprocess.run(["dpkg", *args], capture_output=True, text=True,
+                           timeout=DPKG_WAIT)
+        if r.returncode == 0:
+            return r
+        if "lock" not in r.stderr or time.monotonic() > deadline:
+            raise AssertionError(f"dpkg {' '.join(args)}: exit "
+                                 f"{r.returncode}\n{r.stderr}")
+        time.sleep(0.2)
+
+
 def _have_dpkg_root():
     return os.geteuid() == 0 and shutil.which("dpkg-deb") and \
         shutil.which("dpkg-divert")
@@ -104,7 +153,7 @@ def test_a_packaged_mta_file_is_diverted_and_given_back(prefix, tmp_path):
     """A file that belongs to a package is moved with dpkg-divert: the
     package's upgrade then writes NAME.pre-outbox, not over the link; and
     uninstall gives the package its file back."""
-    pkg = f"outbox-divert-test-{os.getpid()}"
+    pkg = f"outbox-divert-test-{secrets.token_hex(5)}"
     where = Path(f"/opt/{pkg}")
     root = tmp_path / "pkgroot"
     (root / "DEBIAN").mkdir(parents=True)
@@ -117,7 +166,12 @@ def test_a_packaged_mta_file_is_diverted_and_given_back(prefix, tmp_path):
     deb = tmp_path / f"{pkg}.deb"
     subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root),
                     str(deb)], check=True, capture_output=True)
-    subprocess.run(["dpkg", "-i", str(deb)], check=True, capture_output=True)
+    with host_dpkg_lock():
+        _divert_and_give_back(pkg, where, deb, prefix)
+
+
+def _divert_and_give_back(pkg, where, deb, prefix):
+    dpkg("-i", str(deb))
     link = where / "sendmail"
     try:
         assert make("install", *paths(prefix)).returncode == 0
@@ -130,8 +184,7 @@ def test_a_packaged_mta_file_is_diverted_and_given_back(prefix, tmp_path):
                            capture_output=True, text=True)
         assert r.stdout.strip() == "LOCAL", r.stdout
         # the package's upgrade: its file goes to the diverted name
-        subprocess.run(["dpkg", "-i", str(deb)], check=True,
-                       capture_output=True)
+        dpkg("-i", str(deb))
         assert os.readlink(link) == f"{prefix}/sbin/outbox"
         assert Path(f"{link}.pre-outbox").read_text() == "packaged\n"
         r = make("uninstall", *paths(prefix), f"SENDMAIL_LINKS={link}")
@@ -143,7 +196,7 @@ def test_a_packaged_mta_file_is_diverted_and_given_back(prefix, tmp_path):
     finally:
         subprocess.run(["dpkg-divert", "--local", "--rename", "--remove",
                         str(link)], capture_output=True)
-        subprocess.run(["dpkg", "--purge", pkg], capture_output=True)
+        dpkg("--purge", pkg)
         shutil.rmtree(where, ignore_errors=True)
 
 

@@ -64,7 +64,7 @@ def test_proxy_key_carries_the_session(outbox, smarthost, proxy, tmp_path,
     cfg = outbox.write_config(tmp_path, sh, proxy=proxy.url(scheme))
     r = outbox.run(["-f", SENDER, RCPT], message(scheme), config=cfg)
     assert r.returncode == EX_OK, r.stderr
-    sh.wait_idle()
+    assert sh.wait_idle()
     assert len(sh.messages) == 1 and sh.messages[0].tls
     assert sh.messages[0].auth_user == "user"
     assert len(proxy.connections) == 1, proxy.connections
@@ -83,9 +83,10 @@ def test_proxy_key_wins_over_the_environment(outbox, smarthost, proxy,
     r = outbox.run(["-f", SENDER, RCPT], message("key wins"), config=cfg,
                    env=env)
     assert r.returncode == EX_OK, r.stderr
-    sh.wait_idle()
+    assert sh.wait_idle()
     assert len(sh.messages) == 1
     assert len(carried_to(proxy, sh.port)) == 1
+    assert other_proxy.wait_idle()
     assert other_proxy.accepted == 0
 
 
@@ -97,7 +98,7 @@ def test_without_the_key_the_environment_applies(outbox, smarthost, proxy,
     r = outbox.run(["-f", SENDER, RCPT], message("env"), config=cfg,
                    env={"ALL_PROXY": proxy.url("socks5h")})
     assert r.returncode == EX_OK, r.stderr
-    sh.wait_idle()
+    assert sh.wait_idle()
     assert len(sh.messages) == 1
     assert len(carried_to(proxy, sh.port)) == 1, proxy.connections
 
@@ -110,8 +111,9 @@ def test_proxy_none_ignores_the_environment(outbox, smarthost, proxy,
     r = outbox.run(["-f", SENDER, RCPT], message("none"), config=cfg,
                    env=env_pointing_at(proxy))
     assert r.returncode == EX_OK, r.stderr
-    sh.wait_idle()
+    assert sh.wait_idle()
     assert len(sh.messages) == 1
+    assert proxy.wait_idle()
     assert proxy.accepted == 0, proxy.connections
 
 
@@ -124,7 +126,7 @@ def test_outbox_proxy_variable(outbox, smarthost, proxy, tmp_path,
     r = outbox.run(["-f", SENDER, RCPT], message("OUTBOX_PROXY"),
                    config=cfg, env={"OUTBOX_PROXY": proxy.url("socks5h")})
     assert r.returncode == EX_OK, r.stderr
-    sh.wait_idle()
+    assert sh.wait_idle()
     assert len(carried_to(proxy, sh.port)) == 1, proxy.connections
 
 
@@ -178,4 +180,5 @@ def test_bad_proxy_values_are_refused(outbox, smarthost, tmp_path, value,
     err = r.stderr.decode()
     assert f"{cfg}:{line}: proxy: " in err and why in err, err
     assert "user:pw" not in err   # the value is not echoed
-    assert sh.messages == []
+    assert sh.wait_idle()
+    assert sh.connections == 0

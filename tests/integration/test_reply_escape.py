@@ -48,7 +48,7 @@ def test_reply_control_characters_escaped_in_the_dsn(outbox, smarthost,
     assert len(queued_ids(qdir)) == 1
     r = outbox.run(["-q"], config=cfg)
     assert r.returncode == EX_OK, r.stderr
-    sh.wait_idle()
+    assert sh.wait_idle()
     dsns = [m for m in sh.messages if m.mail_from in ("", "<>")]
     assert len(dsns) == 1, sh.messages
     data = dsns[0].data
