@@ -20,6 +20,8 @@
 #include "init.h"
 #include "envelope.h"
 #include "log.h"
+#include "mailq.h"
+#include "runner.h"
 #include "smtpd.h"
 #include "submit.h"
 #include "util.h"
@@ -124,7 +126,8 @@ static void on_stop(int sig)
 
 static int queue_mode(const struct config *cfg, const struct options *opt)
 {
-	struct queue *q = NULL;
+	struct runner_opts ro = { 0 };
+	struct store *q = NULL;
 	char err[512];
 	long every = 0, waited;
 	int rc = EX_OK;
@@ -139,29 +142,30 @@ static int queue_mode(const struct config *cfg, const struct options *opt)
 	if (opt->queue_interval != NULL &&
 	    parse_duration(opt->queue_interval, 7L * 86400, &every) != 0)
 		return complain(OB_USAGE, "bad queue interval after -q");
-	if (queue_open(cfg->queue, true, cfg->privileged, &q, err,
+	if (store_open(cfg->queue, true, cfg->privileged, &q, err,
 	               sizeof(err)) != 0)
 		return complain(opt->mode == MODE_LIST ? OB_IOERR : OB_CANTCREAT,
 		                err);
 	if (opt->mode == MODE_LIST) {
-		if (queue_list(q, stdout, opt->json, err, sizeof(err)) != 0)
+		if (mailq_print(q, stdout, opt->json, err, sizeof(err)) != 0)
 			rc = complain(OB_IOERR, err);
 	} else if (opt->remove_id != NULL) {
-		if (queue_remove(q, opt->remove_id, err, sizeof(err)) != 0)
+		if (store_remove(q, opt->remove_id, err, sizeof(err)) != 0)
 			rc = complain(OB_USAGE, err);
 	} else {
 		signal(SIGTERM, on_stop);
 		signal(SIGINT, on_stop);
+		ro.force = opt->queue_force;
+		ro.only_id = opt->queue_id;
+		ro.stop = &stop_requested;
 		do {
-			rc = exit_code(submit_run_queue(cfg, q, opt->queue_force,
-			                                opt->queue_id, opt->verbose,
-			                                &stop_requested));
+			rc = exit_code(runner_run_once(cfg, q, &ro, opt->verbose));
 			for (waited = 0; every > 0 && waited < every &&
 			                 !stop_requested; waited++)
 				sleep(1);
 		} while (every > 0 && !stop_requested);
 	}
-	queue_close(q);
+	store_close(q);
 	return rc;
 }
 

@@ -1,0 +1,26 @@
+/*
+ * mailq.h - the queue as people and programs read it: mailq's text
+ * blocks and `mailq --json`. A front end over the store; it changes
+ * nothing.
+ */
+#ifndef OUTBOX_MAILQ_H
+#define OUTBOX_MAILQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "store.h"
+
+/*
+ * Print the queue to out: mailq's blocks ("Mail queue is empty" when
+ * empty), or with json one JSON array of objects (id, size, arrival,
+ * sender, recipients with their state, attempts, next_attempt,
+ * last_error, uid). Only the caller's own messages when the store says
+ * so (store_is_mine); the text says how many others it did not show.
+ * 0, or -1 with err.
+ */
+int mailq_print(struct store *s, FILE *out, bool json, char *err,
+                size_t errlen);
+
+#endif
