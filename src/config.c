@@ -233,6 +233,8 @@ static int key_duration(struct parse_ctx *p, const char *key,
 
 	if (strcmp(key, "queue-lifetime") == 0)
 		slot = &p->cfg->queue_lifetime;
+	else if (strcmp(key, "failed-lifetime") == 0)
+		slot = &p->cfg->failed_lifetime;
 	else if (strcmp(key, "retry-min") == 0)
 		slot = &p->cfg->retry_min;
 	else
@@ -389,6 +391,7 @@ static const struct {
 	{ "allow-from", key_allow_from },
 	{ "queue", key_queue },
 	{ "queue-lifetime", key_duration },
+	{ "failed-lifetime", key_duration },
 	{ "retry-min", key_duration },
 	{ "retry-max", key_duration },
 	{ "timeout", key_timeout },
@@ -669,6 +672,7 @@ static int set_defaults(struct config *cfg, const char *path)
 	cfg->tls_verify = true;
 	cfg->timeout = DEFAULT_TIMEOUT;
 	cfg->queue_lifetime = 5 * 86400;
+	cfg->failed_lifetime = 30 * 86400;
 	cfg->retry_min = 60;
 	cfg->retry_max = 3600;
 	cfg->path = strdup(path);

@@ -74,6 +74,7 @@ struct config {
 	int key_line[CONFIG_MAX_KEYS]; /* where each key was set: line, 0 =
 	                                  default, -1 = environment */
 	long queue_lifetime;        /* seconds before a queued message bounces */
+	long failed_lifetime;       /* seconds a failed/ message is kept */
 	long retry_min, retry_max;  /* backoff between queue attempts */
 };
 

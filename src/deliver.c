@@ -115,8 +115,10 @@ static enum ob_status attempt(struct deliver_ctx *ctx, size_t host,
 	str_copy(ctx->down[host], sizeof(ctx->down[host]),
 	         res.session_failed ? res.reason : "");
 	str_copy(rep->where, sizeof(rep->where), res.where);
-	if (st != OB_OK)
+	if (st != OB_OK) {
 		str_copy(rep->reason, sizeof(rep->reason), res.reason);
+		rep->setup_error = res.setup_error;
+	}
 	for (i = 0; st == OB_OK && i < res.nrcpt; i++) {
 		/* sent, but not to everyone: the reason is a recipient's */
 		if (res.rcpt[i].state == RCPT_TEMP) {
@@ -222,6 +224,7 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
 	}
 	st = prepare(ctx, rep);
 	if (st != OB_OK) {
+		rep->setup_error = st == OB_CONFIG;
 		give_reason(rep);
 		return rep->status = st;
 	}

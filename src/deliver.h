@@ -34,6 +34,9 @@ struct deliver_report {
 	/* every smarthost was skipped (each failed its session earlier with
 	 * this context): nothing was tried, the message is as it was */
 	bool not_tried;
+	/* the last failure was the setup's (smtp_result's setup_error, or
+	 * the secret could not be read): an admin must act */
+	bool setup_error;
 	struct deliver_rcpt *rcpt;
 	size_t nrcpt;
 };

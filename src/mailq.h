@@ -13,14 +13,16 @@
 #include "store.h"
 
 /*
- * Print the queue to out: mailq's blocks ("Mail queue is empty" when
- * empty), or with json one JSON array of objects (id, size, arrival,
- * sender, recipients with their state, attempts, next_attempt,
- * last_error, uid). Only the caller's own messages when the store says
- * so (store_is_mine); the text says how many others it did not show.
- * 0, or -1 with err.
+ * Print area (the queue, or failed/) to out: mailq's blocks ("Mail queue
+ * is empty" when there is nothing at all), or with json one JSON array of
+ * objects (id, size, arrival, sender, recipients with their state
+ * queued/deferred/failed, attempts, next_attempt, last_error, uid). Only
+ * the caller's own messages when the store says so (store_is_mine); the
+ * text says how many others it did not show, and how many envelopes
+ * could not be read (with json that count goes to stderr, so stdout
+ * stays one JSON array). 0, or -1 with err.
  */
-int mailq_print(struct store *s, FILE *out, bool json, char *err,
-                size_t errlen);
+int mailq_print(struct store *s, FILE *out, enum store_area area, bool json,
+                char *err, size_t errlen);
 
 #endif

@@ -66,7 +66,7 @@ static void settle(struct run *r, struct store_entry *e, int fd,
                    const struct deliver_report *rep)
 {
 	struct bounce_rcpt *perm = calloc(rep->nrcpt + 1, sizeof(*perm));
-	struct addr_list keep = { 0 };
+	struct addr_list keep = { 0 }, gone = { 0 };
 	time_t now = time(NULL);
 	size_t i, nperm = 0;
 	bool bounced = false;
@@ -78,8 +78,12 @@ static void settle(struct run *r, struct store_entry *e, int fd,
 		            e->attempts + 1);
 		if (d->state == RCPT_TEMP)
 			addr_list_add(&keep, d->addr);
-		else if (d->state == RCPT_PERM && perm != NULL)
-			perm[nperm++] = (struct bounce_rcpt){ d->addr, d->text };
+		else if (d->state == RCPT_PERM) {
+			addr_list_add(&gone, d->addr);
+			if (perm != NULL)
+				perm[nperm++] = (struct bounce_rcpt){ d->addr,
+				                                      d->text };
+		}
 	}
 	r->st->sent += rep->status == OB_OK;
 	if (nperm > 0) {
@@ -95,6 +99,8 @@ static void settle(struct run *r, struct store_entry *e, int fd,
 		log_event(LOG_WARNING, "%s: expired after %lld s in the queue",
 		          e->id, (long long)(now - e->created));
 		queue_bounce(r, e, fd, perm, nperm, true);
+		for (i = 0; i < keep.count; i++)
+			addr_list_add(&gone, keep.addrs[i]);
 		addr_list_free(&keep);
 		bounced = true;
 	}
@@ -107,19 +113,29 @@ static void settle(struct run *r, struct store_entry *e, int fd,
 		replace_env(r, e);
 		r->st->deferred++;
 	} else if (bounced) {
-		store_fail(r->q, e->id, NULL);
+		/* failed/ID.env: the recipients that failed, the real attempts
+		 * and the last error, for mailq --failed and --requeue */
+		addr_list_free(&e->rcpts);
+		e->rcpts = gone;
+		gone = (struct addr_list){ 0 };
+		e->attempts++;
+		str_copy(e->last_error, sizeof(e->last_error),
+		         rep->reason[0] != '\0' || nperm == 0 ? rep->reason
+		                                              : perm[0].diag);
+		store_fail(r->q, e->id, e);
 		log_event(LOG_INFO, "%s: moved to failed/", e->id);
 		r->st->bounced++;
 	} else {
 		store_drop(r->q, e->id);
 		log_event(LOG_INFO, "%s: removed", e->id);
 	}
+	addr_list_free(&gone);
 	free(perm);
 }
 
 static bool due(const struct run *r, const struct store_entry *e)
 {
-	if (r->o->force || r->o->only_id != NULL)
+	if (r->o->force || r->o->nids > 0)
 		return true;
 	return e->next <= time(NULL);
 }
@@ -176,13 +192,22 @@ int runner_run(struct store *q, const struct config *cfg,
 	struct run r = { q, cfg, ctx, o, st, { 0 } };
 	struct addr_list ids = { 0 };
 	size_t i;
+	int rc = 0;
 
 	memset(st, 0, sizeof(*st));
 	store_clean_abandoned(q);
-	if (o->only_id != NULL) {
-		if (store_find_mine(q, o->only_id, err, errlen) != 0)
-			return -1;
-		process(&r, o->only_id, true);
+	store_expire_failed(q, cfg->failed_lifetime);
+	if (o->nids > 0) {
+		for (i = 0; i < o->nids && !(o->stop && *o->stop); i++) {
+			char e[300];
+
+			if (store_find_mine(q, o->ids[i], e, sizeof(e)) == 0)
+				process(&r, o->ids[i], true);
+			else if (rc == 0) {
+				str_copy(err, errlen, e);
+				rc = -1;
+			}
+		}
 	} else {
 		if (store_ids(q, STORE_MSG, &ids) != 0) {
 			snprintf(err, errlen, "cannot read queue msg/: %s",
@@ -197,7 +222,7 @@ int runner_run(struct store *q, const struct config *cfg,
 		process(&r, r.bounces.addrs[i], true);
 	addr_list_free(&r.bounces);
 	addr_list_free(&ids);
-	return 0;
+	return rc;
 }
 
 enum ob_status runner_run_once(const struct config *cfg, struct store *q,
@@ -250,7 +275,8 @@ void runner_run_detached(const struct config *cfg, const char *only_id)
 	}
 	closefrom(3);
 	log_open(cfg->log, cfg->privileged);
-	o.only_id = only_id;
+	o.ids = &only_id;
+	o.nids = only_id != NULL;
 	if (store_open(cfg->queue, false, cfg->privileged, &q, err,
 	               sizeof(err)) == 0)
 		runner_run_once(cfg, q, &o, false);

@@ -21,7 +21,8 @@
 
 struct runner_opts {
 	bool force;             /* ignore the retry schedule */
-	const char *only_id;    /* just this message */
+	const char *const *ids; /* just these messages (nids of them) */
+	size_t nids;
 	const volatile int *stop; /* when non-zero, stop between messages */
 };
 
@@ -31,7 +32,7 @@ struct runner_stats {
 };
 
 /*
- * Run the queue once: every due message (or only_id), oldest first, each
+ * Run the queue once: every due message (or the ids), oldest first, each
  * locked so that concurrent runs never send one twice at the same time,
  * all through ctx (one connection per smarthost; a smarthost whose
  * session failed is not tried again in the run, and the messages it
@@ -39,9 +40,10 @@ struct runner_stats {
  * refused for good leave the envelope; the rest wait with a backoff
  * (cfg's retry-min doubling to retry-max). Past cfg's queue-lifetime,
  * and for permanent refusals, the sender gets a DSN (unless the sender
- * is null) and the message moves to failed/. Returns 0, or -1 when the
- * queue cannot be read or only_id is not a message of the caller's in
- * the queue (err).
+ * is null) and the message moves to failed/, where it is kept for cfg's
+ * failed-lifetime. Returns 0, or -1 when the queue cannot be read or one
+ * of the ids is not a message of the caller's in the queue (err names
+ * the first such; the others are still run).
  */
 int runner_run(struct store *s, const struct config *cfg,
                struct deliver_ctx *ctx, const struct runner_opts *o,

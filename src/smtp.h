@@ -43,6 +43,10 @@ struct smtp_result {
 	/* failed before MAIL FROM (connect, greeting, TLS, AUTH, no AUTH
 	 * offered): the next message would fail the same way */
 	bool session_failed;
+	/* the failure is the relay setup's, not the message's nor a passing
+	 * one: AUTH refused or not offered, certificate not trusted,
+	 * STARTTLS required but not offered; an admin must act */
+	bool setup_error;
 	struct smtp_rcpt *rcpt; /* one per recipient, in the order given */
 	size_t nrcpt;
 };

@@ -668,10 +668,11 @@ void store_drop(struct store *q, const char *id)
 	fsync(q->msgfd);
 }
 
-/* Is id a message in msg/ that the caller may act on? 0, or -1 (err). */
-int store_find_mine(struct store *q, const char *id, char *err,
-                    size_t errlen)
+/* Is id a message in area that the caller may act on? 0, or -1 (err). */
+static int find_mine(struct store *q, enum store_area area, const char *id,
+                     char *err, size_t errlen)
 {
+	const char *where = area == STORE_FAILED ? "failed/" : "the queue";
 	struct store_entry e;
 	bool mine;
 
@@ -679,10 +680,10 @@ int store_find_mine(struct store *q, const char *id, char *err,
 		snprintf(err, errlen, "%s: not a queue ID", id);
 		return -1;
 	}
-	if (store_load(q, STORE_MSG, id, &e) != 0) {
+	if (store_load(q, area, id, &e) != 0) {
 		if (errno == ENOENT) {
-			snprintf(err, errlen, "%s: no such message in the queue",
-			         id);
+			snprintf(err, errlen, "%s: no such message in %s", id,
+			         where);
 			return -1;
 		}
 		mine = !q->own_only;    /* damaged: whose, nobody can tell */
@@ -692,11 +693,88 @@ int store_find_mine(struct store *q, const char *id, char *err,
 	}
 	if (!mine) {
 		/* as if it were not there: IDs of others' mail say nothing */
-		snprintf(err, errlen, "%s: no such message of yours in the "
-		         "queue (only root may act on other users' mail)", id);
+		snprintf(err, errlen, "%s: no such message of yours in %s "
+		         "(only root may act on other users' mail)", id, where);
 		return -1;
 	}
 	return 0;
+}
+
+int store_find_mine(struct store *q, const char *id, char *err,
+                    size_t errlen)
+{
+	return find_mine(q, STORE_MSG, id, err, errlen);
+}
+
+int store_requeue(struct store *q, const char *id, char *err, size_t errlen)
+{
+	struct store_entry e;
+	char data[64], env[64];
+	int rc = -1;
+
+	if (find_mine(q, STORE_FAILED, id, err, errlen) != 0)
+		return -1;
+	if (store_load(q, STORE_FAILED, id, &e) != 0) {
+		snprintf(err, errlen, "%s: its envelope in failed/ cannot be "
+		         "read (%s)", id, errno == EINVAL ? "damaged"
+		                                          : strerror(errno));
+		return -1;
+	}
+	if (e.rcpts.count == 0) {
+		snprintf(err, errlen, "%s: its envelope in failed/ names no "
+		         "recipient", id);
+		store_entry_free(&e);
+		return -1;
+	}
+	/* a new life in the queue: due now, attempts and lifetime afresh */
+	e.created = e.next = time(NULL);
+	e.attempts = 0;
+	name_of(data, sizeof(data), id, "data");
+	name_of(env, sizeof(env), id, "env");
+	/* as a commit: data into msg/ first, then the envelope (written
+	 * afresh through tmp/), fsync after each; then failed/ID.env goes */
+	if (renameat(q->failfd, data, q->msgfd, data) != 0 ||
+	    fsync(q->msgfd) != 0)
+		snprintf(err, errlen, "%s: cannot move it back: %s", id,
+		         strerror(errno));
+	else if (write_env(q, &e) != 0 || install_env(q, q->msgfd, id) != 0)
+		snprintf(err, errlen, "%s: cannot write its envelope: %s", id,
+		         strerror(errno));
+	else
+		rc = 0;
+	if (rc == 0) {
+		unlinkat(q->failfd, env, 0);
+		fsync(q->failfd);
+		log_event(LOG_INFO, "%s: requeued from failed/ (by request)", id);
+	}
+	store_entry_free(&e);
+	return rc;
+}
+
+size_t store_expire_failed(struct store *q, long max_age)
+{
+	struct addr_list ids = { 0 };
+	time_t now = time(NULL);
+	struct stat st;
+	char name[64];
+	size_t i, n = 0;
+
+	if (max_age <= 0 || list_ids(q->failfd, "env", &ids) != 0)
+		return 0;
+	for (i = 0; i < ids.count; i++) {
+		name_of(name, sizeof(name), ids.addrs[i], "env");
+		if (fstatat(q->failfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    now - st.st_mtime < max_age)
+			continue;
+		unlink_pair(q->failfd, ids.addrs[i], "env", "data");
+		log_event(LOG_INFO, "%s: removed from failed/ after %lld s",
+		          ids.addrs[i], (long long)(now - st.st_mtime));
+		n++;
+	}
+	if (n > 0)
+		fsync(q->failfd);
+	addr_list_free(&ids);
+	return n;
 }
 
 int store_remove(struct store *q, const char *id, char *err, size_t errlen)

@@ -116,6 +116,18 @@ int store_find_mine(struct store *s, const char *id, char *err,
  */
 int store_remove(struct store *s, const char *id, char *err, size_t errlen);
 
+/*
+ * Move a message of the caller's from failed/ back into the queue, due
+ * now, with its attempts and queue lifetime started afresh, for the
+ * recipients its failed/ envelope names. The same order as a commit
+ * (data, then envelope, fsync after each). 0, or -1 with err.
+ */
+int store_requeue(struct store *s, const char *id, char *err, size_t errlen);
+
+/* Remove the messages in failed/ that failed max_age seconds ago or
+ * earlier (0: keep them all). Returns how many went. */
+size_t store_expire_failed(struct store *s, long max_age);
+
 /* Take msg/ID off the queue for good (the caller holds its lock). */
 void store_drop(struct store *s, const char *id);
 

@@ -203,6 +203,12 @@ static enum ob_status deliver_now(struct job *j)
 			st = OB_OK;
 			say(j, false, "queued as %s: %s", j->s->id, why);
 		}
+		/* never silent: a setup error waits for an admin, who must
+		 * hear of it whatever the log setting */
+		if (j->s->queued && rep.setup_error)
+			fprintf(stderr, "outbox: queued as %s, not sent: %s (fix "
+			        "the configuration; outbox -q sends it then)\n",
+			        j->s->id, why);
 	}
 	/* the client will hear 250 for the others: tell the sender by mail */
 	if (refused && j->s->notify_refused && st == OB_NOUSER && j->s->nok > 0)
