@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "envelope.h"
+#include "limits.h"
 #include "log.h"
 #include "util.h"
 
@@ -229,16 +230,21 @@ enum ob_status runner_run_once(const struct config *cfg, struct store *q,
                                const struct runner_opts *o, bool verbose)
 {
 	struct deliver_ctx *ctx = deliver_new(cfg, verbose);
+	struct limits *l = limits_new(cfg, q);
 	struct runner_stats st = { 0 };
 	char err[512];
 	int rc;
 
-	if (ctx == NULL) {
+	if (ctx == NULL || l == NULL) {
+		deliver_free(ctx);
+		limits_free(l);
 		fprintf(stderr, "outbox: out of memory\n");
 		return OB_SOFTWARE;
 	}
+	deliver_set_gate(ctx, limits_gate, l);
 	rc = runner_run(q, cfg, ctx, o, &st, err, sizeof(err));
 	deliver_free(ctx);
+	limits_free(l);
 	if (rc != 0) {
 		fprintf(stderr, "outbox: %s\n", err);
 		return OB_IOERR;
@@ -246,25 +252,28 @@ enum ob_status runner_run_once(const struct config *cfg, struct store *q,
 	if (verbose)
 		fprintf(stderr, "outbox: queue run: %zu tried, %zu sent, "
 		        "%zu deferred, %zu bounced, %zu locked by another run, "
-		        "%zu not tried (smarthost down)\n", st.tried, st.sent,
-		        st.deferred, st.bounced, st.locked, st.skipped);
+		        "%zu not tried (smarthost down)\n",
+		        st.tried, st.sent, st.deferred, st.bounced, st.locked,
+		        st.skipped);
 	return OB_OK;
 }
 
-void runner_run_detached(const struct config *cfg, const char *only_id)
+/* In a new process, detached from the caller (session, standard streams
+ * on /dev/null, no other descriptor but those in keep): 0 in the
+ * grandchild that goes on, 1 in the caller once it is started, -1 when
+ * it could not be. */
+static int detach(const int *keep, size_t nkeep)
 {
-	struct runner_opts o = { 0 };
-	struct store *q = NULL;
-	char err[512];
 	pid_t pid = fork();
 	int fd;
 
-	if (pid != 0) {
-		if (pid > 0)
-			waitpid(pid, NULL, 0);
-		return;
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		waitpid(pid, NULL, 0);
+		return 1;
 	}
-	/* the child: detach, then the grandchild does the work */
+	/* the child: a new session, then the grandchild does the work */
 	if (setsid() < 0 || fork() != 0)
 		_exit(0);
 	fd = open("/dev/null", O_RDWR);
@@ -273,13 +282,68 @@ void runner_run_detached(const struct config *cfg, const char *only_id)
 		dup2(fd, 1);
 		dup2(fd, 2);
 	}
-	closefrom(3);
+	close_fds_except(keep, nkeep);
+	return 0;
+}
+
+/* Passes over the queue until one sends nothing, so that messages
+ * committed meanwhile by senders that found no free slot go too. */
+static void run_passes(struct store *q, const struct config *cfg,
+                       struct deliver_ctx *ctx)
+{
+	struct runner_opts o = { 0 };
+	struct runner_stats st = { 0 };
+	char err[512];
+	int pass;
+
+	for (pass = 0; pass < 100; pass++) {
+		if (runner_run(q, cfg, ctx, &o, &st, err, sizeof(err)) != 0 ||
+		    st.tried == 0 || !runner_has_due(q))
+			break;
+	}
+}
+
+void runner_run_detached(const struct config *cfg, const char *only_id)
+{
+	struct runner_opts o = { 0 };
+	struct store *q = NULL;
+	char err[512];
+
+	if (detach(NULL, 0) != 0)
+		return;
 	log_open(cfg->log, cfg->privileged);
 	o.ids = &only_id;
 	o.nids = only_id != NULL;
 	if (store_open(cfg->queue, false, cfg->privileged, &q, err,
 	               sizeof(err)) == 0)
 		runner_run_once(cfg, q, &o, false);
+	store_close(q);
+	_exit(0);
+}
+
+bool runner_carry_on(const struct config *cfg, struct deliver_ctx *ctx,
+                     struct limits *l)
+{
+	struct store *q = NULL;
+	char err[512];
+	int keep[CONFIG_MAX_SMARTHOSTS * 2];
+	size_t n;
+	int r;
+
+	n = deliver_fds(ctx, keep, CONFIG_MAX_SMARTHOSTS);
+	n += limits_fds(l, keep + n, CONFIG_MAX_SMARTHOSTS);
+	r = detach(keep, n);
+	if (r != 0)
+		return r > 0;
+	/* the grandchild: the caller's connections and slots are ours */
+	log_open(cfg->log, cfg->privileged);
+	if (store_open(cfg->queue, false, cfg->privileged, &q, err,
+	               sizeof(err)) == 0) {
+		limits_set_store(l, q);
+		run_passes(q, cfg, ctx);
+	}
+	deliver_free(ctx);      /* QUIT, now that nobody else uses them */
+	limits_free(l);
 	store_close(q);
 	_exit(0);
 }

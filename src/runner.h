@@ -61,6 +61,21 @@ enum ob_status runner_run_once(const struct config *cfg, struct store *s,
  * at once: the caller's output pipes are not held open. */
 void runner_run_detached(const struct config *cfg, const char *only_id);
 
+struct limits;
+
+/*
+ * Carry on with ctx's open connections (and l's connection slots) in a
+ * detached process that sends the due queued messages over them, pass
+ * after pass until a pass sends nothing, then closes them; the caller
+ * returns at once, its output pipes not held open. True when that
+ * process was started: then the caller must deliver_park(ctx) (never
+ * close it: the QUIT would end the other process's session) and may
+ * limits_free(l) (the slots stay held by the other process). False:
+ * nothing changed (no process could be made).
+ */
+bool runner_carry_on(const struct config *cfg, struct deliver_ctx *ctx,
+                     struct limits *l);
+
 /* True when msg/ holds at least one message due now. */
 bool runner_has_due(struct store *s);
 

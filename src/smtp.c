@@ -791,6 +791,17 @@ int smtp_probe(struct smtp_client *c, bool verify, struct smtp_probe *p)
 	return p->ok ? 0 : -1;
 }
 
+int smtp_socket(struct smtp_client *c)
+{
+	curl_socket_t sock = CURL_SOCKET_BAD;
+
+	if (c == NULL || c->curl == NULL ||
+	    curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET, &sock) !=
+	        CURLE_OK || sock == CURL_SOCKET_BAD)
+		return -1;
+	return (int)sock;
+}
+
 void smtp_close(struct smtp_client *c)
 {
 	if (c == NULL)

@@ -97,6 +97,10 @@ struct smtp_probe {
  */
 int smtp_probe(struct smtp_client *c, bool verify, struct smtp_probe *p);
 
+/* The socket of the client's open connection, or -1 when there is none
+ * (never connected, or closed after a failure). */
+int smtp_socket(struct smtp_client *c);
+
 /* Close the connection (QUIT) and free the client. NULL is fine. */
 void smtp_close(struct smtp_client *c);
 

@@ -12,6 +12,16 @@
  *   msg/ID.env    its envelope: sender, recipients still to do, the
  *                 submitting uid, times, attempts, last error; replaced
  *                 by rename, never edited
+ *   slot-KEY-N    connection slot N of smarthost KEY (max-connections):
+ *                 empty; held by flock while a process is connected, so
+ *                 a crash frees it. Never removed (a handful of files).
+ *   rate-KEY      the times of the recent sends to KEY (rate-limit, in ms), 8
+ *                 bytes each, appended under rate-KEY.lock (flock), and
+ *                 replaced by rename when compacted; not fsynced: a crash
+ *                 may forget the last few sends (a partial record at
+ *                 the end is ignored), so a limit can be passed by those
+ *                 few once after a crash.
+ *   rate-KEY.lock the lock of rate-KEY (empty)
  *   failed/ID.*   expired or undeliverable messages, kept for inspection
  *                 (envelope first, then data; a crash between the two
  *                 renames leaves msg/ID.data without msg/ID.env: removed
@@ -55,6 +65,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store_int.h"
 #include "util.h"
 
 #define ENV_LINE_MAX 2048
@@ -66,14 +77,6 @@
 #define STALE_SECS QUEUE_STALE_SECS
 #define MAX_LISTED 100000
 
-struct store {
-	char *dir;
-	int dfd;                /* the queue directory */
-	int tmpfd, msgfd, failfd;
-	mode_t fmode;           /* of new files: 0600, or 0660 when shared */
-	bool own_only;          /* the caller sees only its own messages */
-	uid_t caller;           /* its real uid */
-};
 
 /* ---- opening ---- */
 
@@ -190,12 +193,17 @@ int store_spool(struct store *q, char id[STORE_ID_LEN + 1],
 	int tries, fd = -1;
 
 	for (tries = 0; tries < 100 && fd < 0; tries++) {
+		struct timespec now;
 		unsigned int r = 0;
 
 		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
 			r = (unsigned int)getpid() * 2654435761u + (unsigned)tries;
-		snprintf(id, STORE_ID_LEN + 1, "%08lX%08X",
-		         (unsigned long)time(NULL) & 0xffffffffUL, r);
+		clock_gettime(CLOCK_REALTIME, &now);
+		/* seconds, microseconds, 12 random bits: IDs sort in the
+		 * order the messages came (queue runs go oldest first) */
+		snprintf(id, STORE_ID_LEN + 1, "%08lX%05lX%03X",
+		         (unsigned long)now.tv_sec & 0xffffffffUL,
+		         (unsigned long)(now.tv_nsec / 1000), r & 0xfffu);
 		name_of(name, sizeof(name), id, "data");
 		fd = openat(q->tmpfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
 		            O_NOFOLLOW, q->fmode);
@@ -795,4 +803,3 @@ int store_remove(struct store *q, const char *id, char *err, size_t errlen)
 	log_event(LOG_INFO, "%s: removed (by request)", id);
 	return 0;
 }
-

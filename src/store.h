@@ -142,4 +142,31 @@ int store_fail(struct store *s, const char *id, const struct store_entry *e);
  * that have not changed for a while (see store.c). */
 void store_clean_abandoned(struct store *s);
 
+/*
+ * Shared state of every outbox process of the host, in files beside the
+ * queue's directories (names derived from key, e.g. a smarthost's
+ * "host:port"; bytes other than letters, digits, '.' and '-' become '_').
+ *
+ * store_slot: one of max connection slots for key ("slot-KEY-N" files),
+ * held by flock for as long as the returned fd stays open (a process
+ * that dies frees it). Returns the fd, or -1 with errno EWOULDBLOCK when
+ * all max are held, or another errno.
+ */
+int store_slot(struct store *s, const char *key, long max);
+
+/*
+ * A send log for key, for rate limits: store_stamps_lock takes the lock
+ * ("rate-KEY.lock", flock, blocking) and returns its fd (close it to
+ * unlock). Under the lock, store_stamps_read fills ts with the last (at
+ * most max) times in "rate-KEY", oldest first (*n of them), and
+ * store_stamps_add appends t, keeping at least the last keep times (the
+ * file is rewritten and renamed into place when it grows past twice
+ * that). 0, or -1 with errno. A file that cannot be read counts as empty.
+ */
+int store_stamps_lock(struct store *s, const char *key);
+int store_stamps_read(struct store *s, const char *key, long long *ts,
+                      size_t max, size_t *n);
+int store_stamps_add(struct store *s, const char *key, long long t,
+                     size_t keep);
+
 #endif

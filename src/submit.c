@@ -16,6 +16,7 @@
 
 #include "deliver.h"
 #include "envelope.h"
+#include "limits.h"
 #include "runner.h"
 #include "log.h"
 #include "message.h"
@@ -32,6 +33,9 @@ struct job {
 	struct message msg;
 	struct addr_list rcpts;
 	struct timespec start;      /* when the message was taken */
+	struct deliver_ctx *ctx;    /* the direct send's connections */
+	struct limits *lim;         /* its connection slots, rate limits */
+	bool held;                  /* queued: every smarthost held back */
 };
 
 static double elapsed(const struct timespec *t0)
@@ -168,20 +172,24 @@ static void notify_refused(struct job *j, const struct deliver_report *rep)
 static enum ob_status deliver_now(struct job *j)
 {
 	struct deliver_report rep;
-	struct deliver_ctx *ctx = deliver_new(j->cfg, j->s->verbose);
 	struct addr_list temp = { 0 };
 	enum ob_status st;
 	char why[1000];
 	bool refused = false;
 	size_t i;
 
-	if (ctx == NULL) {
+	j->ctx = deliver_new(j->cfg, j->s->verbose);
+	/* slots and rate limits are shared through the queue: none without */
+	if (j->q != NULL)
+		j->lim = limits_new(j->cfg, j->q);
+	if (j->ctx == NULL || (j->q != NULL && j->lim == NULL)) {
 		say(j, true, "out of memory");
 		return OB_SOFTWARE;
 	}
-	st = deliver_send(ctx, j->sender, &j->rcpts, j->spool, j->msg.size,
+	if (j->lim != NULL)
+		deliver_set_gate(j->ctx, limits_gate, j->lim);
+	st = deliver_send(j->ctx, j->sender, &j->rcpts, j->spool, j->msg.size,
 	                  &rep);
-	deliver_free(ctx);
 	report(j, &rep);
 	for (i = 0; i < rep.nrcpt; i++) {
 		if (rep.rcpt[i].state == RCPT_TEMP)
@@ -193,7 +201,10 @@ static enum ob_status deliver_now(struct job *j)
 	if (temp.count > 0) {
 		snprintf(why, sizeof(why), "%s%s%s", rep.where,
 		         rep.where[0] ? ": " : "", rep.reason);
-		if (commit(j, &temp, 1, why) != OB_OK)
+		/* held back (no free slot, a rate limit): never tried, so
+		 * due at once, for whoever holds a connection */
+		j->held = rep.not_tried;
+		if (commit(j, &temp, rep.not_tried ? 0 : 1, why) != OB_OK)
 			st = rep.status;    /* not queued: say what failed */
 		else if (refused) {
 			st = OB_NOUSER;     /* the rest is durably queued */
@@ -290,6 +301,35 @@ static enum ob_status take_message(struct job *j, int in_fd)
 	return st;
 }
 
+/*
+ * After a direct send: when queued messages are due, the open connection
+ * carries them on in a detached process (the caller does not wait, not
+ * even for the QUIT); without a connection to carry them, a detached
+ * queue run of its own (which takes a slot if one is free by then).
+ * Else the connection closes.
+ */
+static void finish(struct job *j, enum ob_status st)
+{
+	bool due = j->q != NULL && runner_has_due(j->q);
+
+	if (due && deliver_connected(j->ctx) &&
+	    runner_carry_on(j->cfg, j->ctx, j->lim)) {
+		deliver_park(j->ctx);
+	} else {
+		deliver_free(j->ctx);
+		limits_free(j->lim);
+		j->lim = NULL;
+		/* delivered: an opportunistic flush; held back: a run that
+		 * takes a slot if its holder let it go meanwhile */
+		if (due && ((st == OB_OK && !j->s->queued) ||
+		            (j->s->queued && j->held)))
+			runner_run_detached(j->cfg, NULL);
+	}
+	j->ctx = NULL;
+	limits_free(j->lim);
+	j->lim = NULL;
+}
+
 static enum ob_status run(struct job *j, int in_fd)
 {
 	char err[1024];
@@ -322,9 +362,7 @@ static enum ob_status run(struct job *j, int in_fd)
 	st = deliver_now(j);
 	if (!j->s->queued)
 		log_event(LOG_INFO, "%s: removed", j->s->id);
-	if (st == OB_OK && j->q != NULL && !j->s->queued &&
-	    runner_has_due(j->q))
-		runner_run_detached(j->cfg, NULL); /* opportunistic flush */
+	finish(j, st);
 	return st;
 }
 
@@ -344,6 +382,8 @@ enum ob_status submit(const struct config *cfg, int in_fd,
 	s->reply[0] = '\0';
 	str_copy(s->id, sizeof(s->id), "NOQUEUE");
 	st = run(&j, in_fd);
+	deliver_free(j.ctx);        /* when finish() was not reached */
+	limits_free(j.lim);
 	if (j.spool >= 0) {
 		/* a committed message was renamed away: this only removes an
 		 * uncommitted spool file */
