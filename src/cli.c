@@ -138,10 +138,23 @@ static int parse_long_opt(struct cursor *c, struct options *opt,
 		opt->json = true;
 	} else if (strcmp(name, "force") == 0) {
 		opt->queue_force = true;
-	} else if (strcmp(name, "remove") == 0) {
+	} else if (strcmp(name, "failed") == 0) {
+		opt->failed = true;
+	} else if (strcmp(name, "remove") == 0 ||
+	           strcmp(name, "requeue") == 0) {
+		bool remove = strcmp(name, "remove") == 0;
+
 		if (c->i + 1 >= c->argc)
-			return fail(c, "option --remove needs a queue ID", NULL);
-		opt->remove_id = c->argv[++c->i];
+			return fail(c, remove ? "option --remove needs a queue ID"
+			                      : "option --requeue needs a queue ID",
+			            NULL);
+		if (remove) {
+			opt->mode = MODE_REMOVE;
+			opt->remove_id = c->argv[++c->i];
+		} else {
+			opt->mode = MODE_REQUEUE;
+			opt->requeue_id = c->argv[++c->i];
+		}
 	} else {
 		return fail(c, "unknown option --", name);
 	}
@@ -201,6 +214,19 @@ static void mode_from_progname(struct options *opt, const char *argv0)
 		opt->mode = MODE_NEWALIASES;
 }
 
+/* Operands only where the mode uses them. */
+static int check_operands(struct cursor *c, const struct options *opt)
+{
+	bool takes = opt->mode == MODE_SEND || opt->mode == MODE_VERIFY ||
+	             opt->mode == MODE_REMOVE || opt->mode == MODE_REQUEUE ||
+	             (opt->mode == MODE_QUEUE_RUN && opt->queue_id != NULL);
+
+	if (takes || opt->nrcpts == 0)
+		return 0;
+	return fail(c, "this mode takes no operands; unexpected",
+	            opt->rcpts[0]);
+}
+
 int cli_parse(int argc, char **argv, struct options *opt,
               char *err, size_t errlen)
 {
@@ -228,5 +254,5 @@ int cli_parse(int argc, char **argv, struct options *opt,
 	}
 	opt->rcpts = argv + c.i;
 	opt->nrcpts = c.i < argc ? (size_t)(argc - c.i) : 0;
-	return 0;
+	return check_operands(&c, opt);
 }

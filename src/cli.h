@@ -19,7 +19,9 @@ enum cli_mode {
 	MODE_CHECK,       /* --check: try the smarthosts, send nothing */
 	MODE_INIT,        /* --init HOST: write a config */
 	MODE_VERSION,     /* --version */
-	MODE_HELP         /* --help */
+	MODE_HELP,        /* --help */
+	MODE_REMOVE,      /* --remove ID...: delete queued messages */
+	MODE_REQUEUE      /* --requeue ID...: failed/ back into the queue */
 };
 
 enum cli_delivery {
@@ -36,15 +38,19 @@ struct options {
 	bool verbose;           /* -v */
 	bool queue_force;       /* -qf, --force */
 	bool json;              /* --json: -bp as JSON */
+	bool failed;            /* --failed: -bp lists failed/ */
 	const char *sender;     /* -f/-r as given (may be "<>"), or NULL */
 	const char *fullname;   /* -F, or NULL */
 	const char *config;     /* -C, or NULL for the default */
 	const char *queue_interval; /* the INTERVAL of -qINTERVAL, or NULL */
-	const char *queue_id;   /* -qI ID */
-	const char *remove_id;  /* --remove ID */
+	const char *queue_id;   /* -qI ID (more IDs follow as operands) */
+	const char *remove_id;  /* --remove ID (more IDs follow as operands) */
+	const char *requeue_id; /* --requeue ID (more IDs follow as operands) */
 	const char *init_host;  /* --init HOST[:PORT] */
 	const char *init_user;  /* --user U (with --init) */
-	char **rcpts;           /* recipient arguments (points into argv) */
+	char **rcpts;           /* operands: recipients, or the further IDs
+	                           of -qI, --remove, --requeue (points into
+	                           argv) */
 	size_t nrcpts;
 	const char *progname;   /* basename of argv[0] */
 };
@@ -54,8 +60,12 @@ struct options {
  * outbox documents them (see outbox(8)): bundled single-letter flags
  * ("-ti"), flags with an attached or separate argument ("-fuser@x",
  * "-f user@x", "-FCron", "-F 'Cron Daemon'"), "-o" and "-b" families,
- * "--" and the long options --version, --help, --force, --remove ID.
+ * "--" and the long options --version, --help, --check, --json,
+ * --failed, --force, --init HOST, --user U, --remove ID, --requeue ID.
  * The mode also follows argv[0]: "mailq" lists, "newaliases" rebuilds.
+ * Operands are taken only by the modes that use them (sending, -bv, and
+ * the ID lists of -qI, --remove and --requeue); any other mode given one
+ * is a usage error, so a mistyped command never passes silently.
  * Returns 0 on success; -1 on a usage error with a one-line reason in err.
  * opt's pointers point into argv; nothing is allocated.
  */

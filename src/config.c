@@ -233,6 +233,8 @@ static int key_duration(struct parse_ctx *p, const char *key,
 
 	if (strcmp(key, "queue-lifetime") == 0)
 		slot = &p->cfg->queue_lifetime;
+	else if (strcmp(key, "failed-lifetime") == 0)
+		slot = &p->cfg->failed_lifetime;
 	else if (strcmp(key, "retry-min") == 0)
 		slot = &p->cfg->retry_min;
 	else
@@ -241,6 +243,70 @@ static int key_duration(struct parse_ctx *p, const char *key,
 		return bad(p, key, "must be a duration such as 30s, 15m, 1h "
 		           "or 5d");
 	*slot = secs;
+	return 0;
+}
+
+static int key_max_connections(struct parse_ctx *p, const char *key,
+                               const char *val)
+{
+	if (parse_long(val, 0, 100, &p->cfg->max_connections) != 0)
+		return bad(p, key, "must be a number from 0 (no limit) to 100");
+	return 0;
+}
+
+/* "30/min", "10000/day", "100/15m": the period as a word or a duration. */
+static int parse_rate(const char *s, struct rate_limit *r)
+{
+	static const struct { const char *word; long secs; } WORDS[] = {
+		{ "s", 1 }, { "sec", 1 }, { "second", 1 }, { "min", 60 },
+		{ "minute", 60 }, { "h", 3600 }, { "hour", 3600 },
+		{ "d", 86400 }, { "day", 86400 },
+	};
+	char num[24];
+	const char *slash = strchr(s, '/');
+	size_t i, n = slash ? (size_t)(slash - s) : 0;
+
+	if (slash == NULL || n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (parse_long(num, 1, 1000000, &r->count) != 0)
+		return -1;
+	for (i = 0; i < sizeof(WORDS) / sizeof(WORDS[0]); i++) {
+		if (strcmp(slash + 1, WORDS[i].word) == 0) {
+			r->period = WORDS[i].secs;
+			return 0;
+		}
+	}
+	if (parse_duration(slash + 1, 31L * 86400, &r->period) != 0 ||
+	    r->period < 1)
+		return -1;
+	return 0;
+}
+
+/* Repeatable; from the environment, a list that replaces the file's. */
+static int key_rate_limit(struct parse_ctx *p, const char *key,
+                          const char *val)
+{
+	char one[64];
+
+	if (p->file == p->env_name)
+		p->cfg->nrates = 0;
+	while (*val != '\0') {
+		size_t n = strcspn(val, " \t,");
+
+		if (n >= sizeof(one))
+			n = sizeof(one) - 1;
+		memcpy(one, val, n);
+		one[n] = '\0';
+		if (n > 0 && p->cfg->nrates >= CONFIG_MAX_RATES)
+			return bad(p, key, "at most 4 limits");
+		if (n > 0 && parse_rate(one, &p->cfg->rates[p->cfg->nrates++]) != 0)
+			return bad(p, key, "must be COUNT/PERIOD such as 30/min, "
+			           "10000/day or 100/15m");
+		val += strcspn(val, " \t,");
+		val += strspn(val, " \t,");
+	}
 	return 0;
 }
 
@@ -389,8 +455,11 @@ static const struct {
 	{ "allow-from", key_allow_from },
 	{ "queue", key_queue },
 	{ "queue-lifetime", key_duration },
+	{ "failed-lifetime", key_duration },
 	{ "retry-min", key_duration },
 	{ "retry-max", key_duration },
+	{ "max-connections", key_max_connections },
+	{ "rate-limit", key_rate_limit },
 	{ "timeout", key_timeout },
 	{ "log", key_log },
 	{ "proxy", key_proxy },
@@ -669,6 +738,8 @@ static int set_defaults(struct config *cfg, const char *path)
 	cfg->tls_verify = true;
 	cfg->timeout = DEFAULT_TIMEOUT;
 	cfg->queue_lifetime = 5 * 86400;
+	cfg->failed_lifetime = 30 * 86400;
+	cfg->max_connections = 2;
 	cfg->retry_min = 60;
 	cfg->retry_max = 3600;
 	cfg->path = strdup(path);

@@ -41,6 +41,14 @@ struct smarthost {
 	int line;             /* where it was configured */
 };
 
+#define CONFIG_MAX_RATES 4
+
+/* rate-limit COUNT/PERIOD: at most count messages in any period seconds */
+struct rate_limit {
+	long count;
+	long period;
+};
+
 struct config {
 	char *path;                 /* the file read, or NULL */
 	struct smarthost hosts[CONFIG_MAX_SMARTHOSTS];
@@ -74,7 +82,12 @@ struct config {
 	int key_line[CONFIG_MAX_KEYS]; /* where each key was set: line, 0 =
 	                                  default, -1 = environment */
 	long queue_lifetime;        /* seconds before a queued message bounces */
+	long failed_lifetime;       /* seconds a failed/ message is kept */
 	long retry_min, retry_max;  /* backoff between queue attempts */
+	long max_connections;       /* per smarthost, across every outbox
+	                               process of the host; 0 = no limit */
+	struct rate_limit rates[CONFIG_MAX_RATES]; /* per smarthost */
+	size_t nrates;
 };
 
 /*

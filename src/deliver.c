@@ -21,6 +21,11 @@ struct deliver_ctx {
 	/* why a smarthost's session failed ("" while it works) */
 	char down[CONFIG_MAX_SMARTHOSTS][600];
 	bool down_logged[CONFIG_MAX_SMARTHOSTS];
+	deliver_gate_fn gate;   /* may a message go to a smarthost now? */
+	void *gate_arg;
+	/* why the gate held a smarthost back ("" while it lets through) */
+	char held[CONFIG_MAX_SMARTHOSTS][300];
+	struct deliver_ctx *parked_next;    /* see deliver_park */
 };
 
 static bool curl_ready;
@@ -115,8 +120,10 @@ static enum ob_status attempt(struct deliver_ctx *ctx, size_t host,
 	str_copy(ctx->down[host], sizeof(ctx->down[host]),
 	         res.session_failed ? res.reason : "");
 	str_copy(rep->where, sizeof(rep->where), res.where);
-	if (st != OB_OK)
+	if (st != OB_OK) {
 		str_copy(rep->reason, sizeof(rep->reason), res.reason);
+		rep->setup_error = res.setup_error;
+	}
 	for (i = 0; st == OB_OK && i < res.nrcpt; i++) {
 		/* sent, but not to everyone: the reason is a recipient's */
 		if (res.rcpt[i].state == RCPT_TEMP) {
@@ -195,6 +202,36 @@ static bool skip_down(struct deliver_ctx *ctx, size_t h,
 	return true;
 }
 
+void deliver_set_gate(struct deliver_ctx *ctx, deliver_gate_fn gate,
+                      void *arg)
+{
+	ctx->gate = gate;
+	ctx->gate_arg = arg;
+}
+
+/* Does the gate hold smarthost h back (for the rest of this context)?
+ * Then rep says why, and the log, the first time. */
+static bool held_back(struct deliver_ctx *ctx, size_t h,
+                      struct deliver_report *rep)
+{
+	if (ctx->held[h][0] == '\0') {
+		if (ctx->gate == NULL ||
+		    ctx->gate(ctx->gate_arg, h, ctx->held[h],
+		              sizeof(ctx->held[h])) == 0)
+			return false;
+		if (ctx->held[h][0] == '\0')
+			str_copy(ctx->held[h], sizeof(ctx->held[h]), "held back");
+		log_event(LOG_INFO, "smarthost %s:%d: %s; not used again by this "
+		          "process", ctx->cfg->hosts[h].host,
+		          ctx->cfg->hosts[h].port, ctx->held[h]);
+	}
+	snprintf(rep->where, sizeof(rep->where), "%s:%d",
+	         ctx->cfg->hosts[h].host, ctx->cfg->hosts[h].port);
+	snprintf(rep->reason, sizeof(rep->reason), "not tried: %s",
+	         ctx->held[h]);
+	return true;
+}
+
 /* Relay-side and temporary failures: another smarthost may do better. */
 static bool worth_another_host(enum ob_status st)
 {
@@ -222,12 +259,13 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
 	}
 	st = prepare(ctx, rep);
 	if (st != OB_OK) {
+		rep->setup_error = st == OB_CONFIG;
 		give_reason(rep);
 		return rep->status = st;
 	}
 	rep->not_tried = true;
 	for (h = 0; h < ctx->cfg->nhosts; h++) {
-		if (skip_down(ctx, h, rep)) {
+		if (skip_down(ctx, h, rep) || held_back(ctx, h, rep)) {
 			st = OB_TEMPFAIL;
 			continue;
 		}
@@ -271,6 +309,40 @@ void deliver_report_free(struct deliver_report *rep)
 	free(rep->rcpt);
 	rep->rcpt = NULL;
 	rep->nrcpt = 0;
+}
+
+size_t deliver_fds(struct deliver_ctx *ctx, int *fds, size_t max)
+{
+	size_t i, n = 0;
+
+	for (i = 0; ctx != NULL && i < CONFIG_MAX_SMARTHOSTS && n < max; i++) {
+		int fd = smtp_socket(ctx->client[i]);
+
+		if (fd >= 0)
+			fds[n++] = fd;
+	}
+	return n;
+}
+
+bool deliver_connected(struct deliver_ctx *ctx)
+{
+	int fd;
+
+	return deliver_fds(ctx, &fd, 1) > 0;
+}
+
+/* Contexts whose connections another process carries on: kept, never
+ * closed here (a QUIT would end that process's session). */
+static struct deliver_ctx *parked;
+
+void deliver_park(struct deliver_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	if (ctx->password != NULL)
+		secure_zero(ctx->password, strlen(ctx->password));
+	ctx->parked_next = parked;
+	parked = ctx;
 }
 
 void deliver_free(struct deliver_ctx *ctx)

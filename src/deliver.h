@@ -34,6 +34,9 @@ struct deliver_report {
 	/* every smarthost was skipped (each failed its session earlier with
 	 * this context): nothing was tried, the message is as it was */
 	bool not_tried;
+	/* the last failure was the setup's (smtp_result's setup_error, or
+	 * the secret could not be read): an admin must act */
+	bool setup_error;
 	struct deliver_rcpt *rcpt;
 	size_t nrcpt;
 };
@@ -46,6 +49,18 @@ struct deliver_ctx;
  * TLS, AUTH) is skipped for the context's remaining messages, so a hung
  * server costs one timeout per run; logged once. NULL when out of memory. */
 struct deliver_ctx *deliver_new(const struct config *cfg, bool verbose);
+
+/*
+ * The gate asks, before each message goes to smarthost host, whether it
+ * may go now (return 0), or not (non-zero, with why set to one line):
+ * then that smarthost is not used again by this context (the message is
+ * tried on the next smarthost, or stays as it was: not_tried). Used for
+ * connection slots and rate limits (limits.h). No gate: always 0.
+ */
+typedef int (*deliver_gate_fn)(void *arg, size_t host, char *why,
+                               size_t whylen);
+void deliver_set_gate(struct deliver_ctx *ctx, deliver_gate_fn gate,
+                      void *arg);
 
 /*
  * Deliver the spooled message (fd, size bytes) from sender to rcpts.
@@ -66,6 +81,20 @@ void deliver_report_free(struct deliver_report *rep);
  */
 void deliver_log(const char *id, const struct deliver_rcpt *r, double delay,
                  long tries);
+
+/* The sockets of ctx's open connections (at most max); how many. */
+size_t deliver_fds(struct deliver_ctx *ctx, int *fds, size_t max);
+
+/* Has ctx a connection open (to carry more messages on)? */
+bool deliver_connected(struct deliver_ctx *ctx);
+
+/*
+ * ctx's connections now belong to another process (a child that carries
+ * on with them, see runner_carry_on): this one must never use, close or
+ * free ctx again. The password is wiped; the memory stays reachable and
+ * is reclaimed when the process exits.
+ */
+void deliver_park(struct deliver_ctx *ctx);
 
 /* Close every connection and wipe the password. NULL is fine. */
 void deliver_free(struct deliver_ctx *ctx);

@@ -9,7 +9,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,13 +52,44 @@ static int open_shared(const char *t)
 	return fd;
 }
 
+/*
+ * Is there a syslog daemon to hear us? glibc's syslog() drops lines
+ * silently when /dev/log cannot be reached (a container without one, a
+ * chroot): then the lines go to stderr instead of nowhere.
+ */
+static bool syslog_reachable(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, type, ok = 0;
+
+	memcpy(sa.sun_path, _PATH_LOG, sizeof(_PATH_LOG));
+	for (type = SOCK_DGRAM; !ok && type != -1;
+	     type = type == SOCK_DGRAM ? SOCK_STREAM : -1) {
+		fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+	}
+	return ok;
+}
+
+/* syslog, or stderr when no syslog daemon can be reached. */
+static int open_syslog(void)
+{
+	if (!syslog_reachable()) {
+		target = T_STDERR;
+		return -1;
+	}
+	openlog("outbox", LOG_PID, LOG_MAIL);
+	target = T_SYSLOG;
+	return 0;
+}
+
 int log_open(const char *t, bool shared)
 {
-	if (t == NULL || strcmp(t, "syslog") == 0) {
-		openlog("outbox", LOG_PID, LOG_MAIL);
-		target = T_SYSLOG;
-		return 0;
-	}
+	if (t == NULL || strcmp(t, "syslog") == 0)
+		return open_syslog();
 	if (strcmp(t, "stderr") == 0) {
 		target = T_STDERR;
 		return 0;
@@ -69,8 +102,7 @@ int log_open(const char *t, bool shared)
 			        "root, not writable by others: make install-setgid "
 			        "creates it); logging to syslog\n", t,
 			        strerror(errno));
-			openlog("outbox", LOG_PID, LOG_MAIL);
-			target = T_SYSLOG;
+			open_syslog();
 			return -1;
 		}
 		target = T_FILE;
@@ -79,6 +111,8 @@ int log_open(const char *t, bool shared)
 	log_fd = open(t, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
 	              0600);
 	if (log_fd < 0) {
+		fprintf(stderr, "outbox: log %s: cannot open it (%s); logging "
+		        "to stderr\n", t, strerror(errno));
 		target = T_STDERR;
 		return -1;
 	}

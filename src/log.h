@@ -9,11 +9,13 @@
 #include <syslog.h>
 
 /* target: "syslog", "stderr" or an absolute file path. Returns 0, or -1
- * when the file cannot be opened (then logging goes to stderr). shared:
- * the set-group-ID install, where the file is everyone's: it must exist
- * (only root creates it, mode 0660), be root's and not writable by
- * others, and is never reached through a symbolic link; otherwise a
- * one-line warning on stderr and logging goes to syslog. */
+ * when the file cannot be opened (then one line on stderr says so, and
+ * logging goes to stderr) or no syslog daemon listens on /dev/log (then
+ * logging goes to stderr: never nowhere). shared: the set-group-ID
+ * install, where the file is everyone's: it must exist (only root
+ * creates it, mode 0660), be root's and not writable by others, and is
+ * never reached through a symbolic link; otherwise a one-line warning on
+ * stderr and logging goes to syslog (or stderr, as above). */
 int log_open(const char *target, bool shared);
 
 /* One event line at priority prio (LOG_INFO, LOG_WARNING, LOG_ERR). */

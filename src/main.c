@@ -20,6 +20,8 @@
 #include "init.h"
 #include "envelope.h"
 #include "log.h"
+#include "mailq.h"
+#include "runner.h"
 #include "smtpd.h"
 #include "submit.h"
 #include "util.h"
@@ -59,8 +61,11 @@ static int usage(void)
 	       "       outbox -bs                      SMTP on stdin/stdout\n"
 	       "       outbox -bv recipient ...        show where mail would go\n"
 	       "       outbox -bp [--json] | mailq     list the queue\n"
-	       "       outbox -q[INTERVAL] [-qf] [-qI ID]  run the queue\n"
-	       "       outbox --remove ID              delete a queued message\n"
+	       "       outbox -q[INTERVAL] [-qf] [-qI ID...] run the queue\n"
+	       "       outbox -bp --failed [--json]    list failed/\n"
+	       "       outbox --remove ID...           delete queued messages\n"
+	       "       outbox --requeue ID...          put failed messages back "
+	       "in the queue\n"
 	       "       outbox --check                  try every smarthost, send "
 	       "nothing\n"
 	       "       outbox --init HOST[:PORT] [--user U] [--force]  write a "
@@ -122,46 +127,107 @@ static void on_stop(int sig)
 	stop_requested = 1;
 }
 
+/* The IDs a queue mode acts on: the one after its flag, then the
+ * operands. NULL when out of memory; free() the array. */
+static const char **queue_ids(const char *first, const struct options *opt,
+                              size_t *n)
+{
+	const char **ids = calloc(opt->nrcpts + 1, sizeof(*ids));
+	size_t i;
+
+	*n = 0;
+	if (ids == NULL)
+		return NULL;
+	if (first != NULL)
+		ids[(*n)++] = first;
+	for (i = 0; i < opt->nrcpts; i++)
+		ids[(*n)++] = opt->rcpts[i];
+	return ids;
+}
+
+/* --remove / --requeue: each ID in turn; every failure on stderr. */
+static int each_id(struct store *q, const struct options *opt)
+{
+	bool remove = opt->mode == MODE_REMOVE;
+	const char **ids;
+	char err[512];
+	size_t i, n;
+	int rc = EX_OK;
+
+	ids = queue_ids(remove ? opt->remove_id : opt->requeue_id, opt, &n);
+	if (ids == NULL)
+		return complain(OB_SOFTWARE, "out of memory");
+	for (i = 0; i < n; i++) {
+		int r = remove ? store_remove(q, ids[i], err, sizeof(err))
+		               : store_requeue(q, ids[i], err, sizeof(err));
+
+		if (r != 0)
+			rc = complain(OB_USAGE, err);
+	}
+	free(ids);
+	return rc;
+}
+
+/* -q, -qINTERVAL, -qI ID...: until stopped when there is an interval. */
+static int run_queue(const struct config *cfg, struct store *q,
+                     const struct options *opt, long every)
+{
+	struct runner_opts ro = { 0 };
+	const char **ids = NULL;
+	long waited;
+	int rc;
+
+	if (opt->queue_id != NULL) {
+		ids = queue_ids(opt->queue_id, opt, &ro.nids);
+		if (ids == NULL)
+			return complain(OB_SOFTWARE, "out of memory");
+		ro.ids = ids;
+	}
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
+	ro.force = opt->queue_force;
+	ro.stop = &stop_requested;
+	do {
+		rc = exit_code(runner_run_once(cfg, q, &ro, opt->verbose));
+		for (waited = 0; every > 0 && waited < every &&
+		                 !stop_requested; waited++)
+			sleep(1);
+	} while (every > 0 && !stop_requested);
+	free(ids);
+	return rc;
+}
+
 static int queue_mode(const struct config *cfg, const struct options *opt)
 {
-	struct queue *q = NULL;
+	struct store *q = NULL;
 	char err[512];
-	long every = 0, waited;
+	long every = 0;
 	int rc = EX_OK;
 
 	if (cfg->queue == NULL) {
 		if (opt->mode == MODE_LIST)
 			printf(opt->json ? "[]\n"
 			                 : "Mail queue is empty (the queue is off)\n");
-		return opt->remove_id ? complain(OB_CONFIG, "the queue is off")
-		                      : EX_OK;
+		return opt->mode == MODE_REMOVE || opt->mode == MODE_REQUEUE
+		           ? complain(OB_CONFIG, "the queue is off") : EX_OK;
 	}
 	if (opt->queue_interval != NULL &&
 	    parse_duration(opt->queue_interval, 7L * 86400, &every) != 0)
 		return complain(OB_USAGE, "bad queue interval after -q");
-	if (queue_open(cfg->queue, true, cfg->privileged, &q, err,
+	if (store_open(cfg->queue, true, cfg->privileged, &q, err,
 	               sizeof(err)) != 0)
 		return complain(opt->mode == MODE_LIST ? OB_IOERR : OB_CANTCREAT,
 		                err);
 	if (opt->mode == MODE_LIST) {
-		if (queue_list(q, stdout, opt->json, err, sizeof(err)) != 0)
+		if (mailq_print(q, stdout, opt->failed ? STORE_FAILED : STORE_MSG,
+		                opt->json, err, sizeof(err)) != 0)
 			rc = complain(OB_IOERR, err);
-	} else if (opt->remove_id != NULL) {
-		if (queue_remove(q, opt->remove_id, err, sizeof(err)) != 0)
-			rc = complain(OB_USAGE, err);
+	} else if (opt->mode == MODE_REMOVE || opt->mode == MODE_REQUEUE) {
+		rc = each_id(q, opt);
 	} else {
-		signal(SIGTERM, on_stop);
-		signal(SIGINT, on_stop);
-		do {
-			rc = exit_code(submit_run_queue(cfg, q, opt->queue_force,
-			                                opt->queue_id, opt->verbose,
-			                                &stop_requested));
-			for (waited = 0; every > 0 && waited < every &&
-			                 !stop_requested; waited++)
-				sleep(1);
-		} while (every > 0 && !stop_requested);
+		rc = run_queue(cfg, q, opt, every);
 	}
-	queue_close(q);
+	store_close(q);
 	return rc;
 }
 
@@ -273,7 +339,7 @@ int main(int argc, char **argv)
 	else if (opt.mode == MODE_SMTP)
 		rc = smtpd_run(&cfg, STDIN_FILENO, STDOUT_FILENO, opt.verbose);
 	else if (opt.mode == MODE_LIST || opt.mode == MODE_QUEUE_RUN ||
-	         opt.remove_id != NULL)
+	         opt.mode == MODE_REMOVE || opt.mode == MODE_REQUEUE)
 		rc = queue_mode(&cfg, &opt);
 	else
 		rc = send_mode(&cfg, &opt);

@@ -539,6 +539,7 @@ static enum ob_status by_reply(struct smtp_client *c, struct smtp_result *res)
 		return fail(res, by_class(d->last_code), "message refused",
 		            d->last_text);
 	case PH_AUTH:
+		res->setup_error = true;
 		return fail(res, OB_NOPERM, "authentication refused",
 		            d->last_text);
 	default:
@@ -552,6 +553,9 @@ static enum ob_status by_curl(struct smtp_client *c, CURLcode rc,
 {
 	const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
 
+	res->setup_error = rc == CURLE_LOGIN_DENIED ||
+	                   rc == CURLE_USE_SSL_FAILED ||
+	                   rc == CURLE_PEER_FAILED_VERIFICATION;
 	switch (rc) {
 	case CURLE_LOGIN_DENIED:
 		return fail(res, OB_NOPERM, "authentication refused",
@@ -578,6 +582,7 @@ static enum ob_status judge(struct smtp_client *c, CURLcode rc,
 {
 	const struct dialogue *d = &c->d;
 
+	res->setup_error = d->abort_noauth;
 	if (d->abort_noauth)
 		return fail(res, OB_NOPERM, "server offers no authentication "
 		            "but a user is configured; nothing sent", NULL);
@@ -784,6 +789,17 @@ int smtp_probe(struct smtp_client *c, bool verify, struct smtp_probe *p)
 		         c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
 	}
 	return p->ok ? 0 : -1;
+}
+
+int smtp_socket(struct smtp_client *c)
+{
+	curl_socket_t sock = CURL_SOCKET_BAD;
+
+	if (c == NULL || c->curl == NULL ||
+	    curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET, &sock) !=
+	        CURLE_OK || sock == CURL_SOCKET_BAD)
+		return -1;
+	return (int)sock;
 }
 
 void smtp_close(struct smtp_client *c)

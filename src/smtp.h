@@ -43,6 +43,10 @@ struct smtp_result {
 	/* failed before MAIL FROM (connect, greeting, TLS, AUTH, no AUTH
 	 * offered): the next message would fail the same way */
 	bool session_failed;
+	/* the failure is the relay setup's, not the message's nor a passing
+	 * one: AUTH refused or not offered, certificate not trusted,
+	 * STARTTLS required but not offered; an admin must act */
+	bool setup_error;
 	struct smtp_rcpt *rcpt; /* one per recipient, in the order given */
 	size_t nrcpt;
 };
@@ -92,6 +96,10 @@ struct smtp_probe {
  * A client is good for one probe.
  */
 int smtp_probe(struct smtp_client *c, bool verify, struct smtp_probe *p);
+
+/* The socket of the client's open connection, or -1 when there is none
+ * (never connected, or closed after a failure). */
+int smtp_socket(struct smtp_client *c);
 
 /* Close the connection (QUIT) and free the client. NULL is fine. */
 void smtp_close(struct smtp_client *c);

@@ -16,6 +16,8 @@
 
 #include "deliver.h"
 #include "envelope.h"
+#include "limits.h"
+#include "runner.h"
 #include "log.h"
 #include "message.h"
 #include "mime.h"
@@ -24,13 +26,16 @@
 struct job {
 	const struct config *cfg;
 	struct submission *s;
-	struct queue *q;            /* NULL: the queue is off or unusable */
+	struct store *q;            /* NULL: the queue is off or unusable */
 	char qerr[512];             /* why q is NULL */
 	int spool;
 	char *sender;
 	struct message msg;
 	struct addr_list rcpts;
 	struct timespec start;      /* when the message was taken */
+	struct deliver_ctx *ctx;    /* the direct send's connections */
+	struct limits *lim;         /* its connection slots, rate limits */
+	bool held;                  /* queued: every smarthost held back */
 };
 
 static double elapsed(const struct timespec *t0)
@@ -87,15 +92,22 @@ static void report(struct job *j, const struct deliver_report *rep)
 static enum ob_status commit(struct job *j, const struct addr_list *rcpts,
                              long attempts, const char *why)
 {
+	struct store_entry e = { 0 };
 	char err[600];
 
 	if (j->q == NULL) {
 		say(j, true, "%s; %s", why ? why : "cannot queue", j->qerr);
 		return OB_TEMPFAIL;
 	}
-	if (queue_commit(j->q, j->s->id, j->spool, j->sender, rcpts, getuid(),
-	                 attempts, attempts ? j->cfg->retry_min : 0, why, err,
-	                 sizeof(err)) != 0) {
+	str_copy(e.id, sizeof(e.id), j->s->id);
+	e.sender = j->sender;
+	e.rcpts = *rcpts;
+	e.uid = getuid();
+	e.created = time(NULL);
+	e.next = e.created + (attempts ? j->cfg->retry_min : 0);
+	e.attempts = attempts;
+	str_copy(e.last_error, sizeof(e.last_error), why ? why : "");
+	if (store_commit(j->q, j->spool, &e, err, sizeof(err)) != 0) {
 		say(j, true, "%s%s%s", why ? why : "", why ? "; " : "", err);
 		return OB_TEMPFAIL;
 	}
@@ -116,7 +128,7 @@ static void notify_refused(struct job *j, const struct deliver_report *rep)
 	struct deliver_report brep;
 	struct deliver_ctx *ctx;
 	struct addr_list to = { 0 };
-	char id[QUEUE_ID_LEN + 1];
+	char id[STORE_ID_LEN + 1];
 	size_t i, n = 0;
 	int fd;
 
@@ -130,10 +142,10 @@ static void notify_refused(struct job *j, const struct deliver_report *rep)
 		return;
 	}
 	if (j->q != NULL) {
-		if (queue_add_bounce(j->q, j->cfg, j->s->id, j->sender, getuid(),
-		                     time(NULL), j->spool, perm, n, false,
-		                     id) == 0)
-			submit_run_queue_detached(j->cfg, id);
+		if (runner_add_bounce(j->q, j->cfg, j->s->id, j->sender,
+		                      getuid(), time(NULL), j->spool, perm, n,
+		                      false, id) == 0)
+			runner_run_detached(j->cfg, id);
 		free(perm);
 		return;
 	}
@@ -160,20 +172,24 @@ static void notify_refused(struct job *j, const struct deliver_report *rep)
 static enum ob_status deliver_now(struct job *j)
 {
 	struct deliver_report rep;
-	struct deliver_ctx *ctx = deliver_new(j->cfg, j->s->verbose);
 	struct addr_list temp = { 0 };
 	enum ob_status st;
 	char why[1000];
 	bool refused = false;
 	size_t i;
 
-	if (ctx == NULL) {
+	j->ctx = deliver_new(j->cfg, j->s->verbose);
+	/* slots and rate limits are shared through the queue: none without */
+	if (j->q != NULL)
+		j->lim = limits_new(j->cfg, j->q);
+	if (j->ctx == NULL || (j->q != NULL && j->lim == NULL)) {
 		say(j, true, "out of memory");
 		return OB_SOFTWARE;
 	}
-	st = deliver_send(ctx, j->sender, &j->rcpts, j->spool, j->msg.size,
+	if (j->lim != NULL)
+		deliver_set_gate(j->ctx, limits_gate, j->lim);
+	st = deliver_send(j->ctx, j->sender, &j->rcpts, j->spool, j->msg.size,
 	                  &rep);
-	deliver_free(ctx);
 	report(j, &rep);
 	for (i = 0; i < rep.nrcpt; i++) {
 		if (rep.rcpt[i].state == RCPT_TEMP)
@@ -185,7 +201,10 @@ static enum ob_status deliver_now(struct job *j)
 	if (temp.count > 0) {
 		snprintf(why, sizeof(why), "%s%s%s", rep.where,
 		         rep.where[0] ? ": " : "", rep.reason);
-		if (commit(j, &temp, 1, why) != OB_OK)
+		/* held back (no free slot, a rate limit): never tried, so
+		 * due at once, for whoever holds a connection */
+		j->held = rep.not_tried;
+		if (commit(j, &temp, rep.not_tried ? 0 : 1, why) != OB_OK)
 			st = rep.status;    /* not queued: say what failed */
 		else if (refused) {
 			st = OB_NOUSER;     /* the rest is durably queued */
@@ -195,6 +214,12 @@ static enum ob_status deliver_now(struct job *j)
 			st = OB_OK;
 			say(j, false, "queued as %s: %s", j->s->id, why);
 		}
+		/* never silent: a setup error waits for an admin, who must
+		 * hear of it whatever the log setting */
+		if (j->s->queued && rep.setup_error)
+			fprintf(stderr, "outbox: queued as %s, not sent: %s (fix "
+			        "the configuration; outbox -q sends it then)\n",
+			        j->s->id, why);
 	}
 	/* the client will hear 250 for the others: tell the sender by mail */
 	if (refused && j->s->notify_refused && st == OB_NOUSER && j->s->nok > 0)
@@ -209,12 +234,12 @@ static enum ob_status open_spool(struct job *j)
 {
 	if (j->cfg->queue == NULL)
 		str_copy(j->qerr, sizeof(j->qerr), "the queue is off");
-	else if (queue_open(j->cfg->queue, true, j->cfg->privileged, &j->q,
+	else if (store_open(j->cfg->queue, true, j->cfg->privileged, &j->q,
 	                    j->qerr, sizeof(j->qerr)) == 0) {
-		j->spool = queue_spool(j->q, j->s->id, j->qerr, sizeof(j->qerr));
+		j->spool = store_spool(j->q, j->s->id, j->qerr, sizeof(j->qerr));
 		if (j->spool >= 0)
 			return OB_OK;
-		queue_close(j->q);
+		store_close(j->q);
 		j->q = NULL;
 	}
 	str_copy(j->s->id, sizeof(j->s->id), "NOQUEUE");
@@ -276,6 +301,35 @@ static enum ob_status take_message(struct job *j, int in_fd)
 	return st;
 }
 
+/*
+ * After a direct send: when queued messages are due, the open connection
+ * carries them on in a detached process (the caller does not wait, not
+ * even for the QUIT); without a connection to carry them, a detached
+ * queue run of its own (which takes a slot if one is free by then).
+ * Else the connection closes.
+ */
+static void finish(struct job *j, enum ob_status st)
+{
+	bool due = j->q != NULL && runner_has_due(j->q);
+
+	if (due && deliver_connected(j->ctx) &&
+	    runner_carry_on(j->cfg, j->ctx, j->lim)) {
+		deliver_park(j->ctx);
+	} else {
+		deliver_free(j->ctx);
+		limits_free(j->lim);
+		j->lim = NULL;
+		/* delivered: an opportunistic flush; held back: a run that
+		 * takes a slot if its holder let it go meanwhile */
+		if (due && ((st == OB_OK && !j->s->queued) ||
+		            (j->s->queued && j->held)))
+			runner_run_detached(j->cfg, NULL);
+	}
+	j->ctx = NULL;
+	limits_free(j->lim);
+	j->lim = NULL;
+}
+
 static enum ob_status run(struct job *j, int in_fd)
 {
 	char err[1024];
@@ -300,7 +354,7 @@ static enum ob_status run(struct job *j, int in_fd)
 			if (j->s->delivery == DELIVER_BACKGROUND) {
 				close(j->spool);
 				j->spool = -1;
-				submit_run_queue_detached(j->cfg, j->s->id);
+				runner_run_detached(j->cfg, j->s->id);
 			}
 		}
 		return st;
@@ -308,8 +362,7 @@ static enum ob_status run(struct job *j, int in_fd)
 	st = deliver_now(j);
 	if (!j->s->queued)
 		log_event(LOG_INFO, "%s: removed", j->s->id);
-	if (st == OB_OK && j->q != NULL && !j->s->queued && queue_has_due(j->q))
-		submit_run_queue_detached(j->cfg, NULL); /* opportunistic flush */
+	finish(j, st);
 	return st;
 }
 
@@ -329,82 +382,18 @@ enum ob_status submit(const struct config *cfg, int in_fd,
 	s->reply[0] = '\0';
 	str_copy(s->id, sizeof(s->id), "NOQUEUE");
 	st = run(&j, in_fd);
+	deliver_free(j.ctx);        /* when finish() was not reached */
+	limits_free(j.lim);
 	if (j.spool >= 0) {
 		/* a committed message was renamed away: this only removes an
 		 * uncommitted spool file */
 		if (j.q != NULL)
-			queue_discard(j.q, s->id);
+			store_discard(j.q, s->id);
 		close(j.spool);
 	}
-	queue_close(j.q);
+	store_close(j.q);
 	message_free(&j.msg);
 	addr_list_free(&j.rcpts);
 	free(j.sender);
 	return st;
-}
-
-/* ---- queue runs ---- */
-
-enum ob_status submit_run_queue(const struct config *cfg, struct queue *q,
-                                bool force, const char *only_id,
-                                bool verbose, const volatile int *stop)
-{
-	struct deliver_ctx *ctx = deliver_new(cfg, verbose);
-	struct queue_run_opts o = { 0 };
-	struct queue_run_stats st;
-	char err[512];
-	int rc;
-
-	if (ctx == NULL) {
-		fprintf(stderr, "outbox: out of memory\n");
-		return OB_SOFTWARE;
-	}
-	o.force = force;
-	o.only_id = only_id;
-	o.retry_min = cfg->retry_min;
-	o.retry_max = cfg->retry_max;
-	o.lifetime = cfg->queue_lifetime;
-	o.stop = stop;
-	rc = queue_run(q, cfg, ctx, &o, &st, err, sizeof(err));
-	deliver_free(ctx);
-	if (rc != 0) {
-		fprintf(stderr, "outbox: %s\n", err);
-		return OB_IOERR;
-	}
-	if (verbose)
-		fprintf(stderr, "outbox: queue run: %zu tried, %zu sent, "
-		        "%zu deferred, %zu bounced, %zu locked by another run, "
-		        "%zu not tried (smarthost down)\n", st.tried, st.sent,
-		        st.deferred, st.bounced, st.locked, st.skipped);
-	return OB_OK;
-}
-
-void submit_run_queue_detached(const struct config *cfg, const char *only_id)
-{
-	struct queue *q = NULL;
-	char err[512];
-	pid_t pid = fork();
-	int fd;
-
-	if (pid != 0) {
-		if (pid > 0)
-			waitpid(pid, NULL, 0);
-		return;
-	}
-	/* the child: detach, then the grandchild does the work */
-	if (setsid() < 0 || fork() != 0)
-		_exit(0);
-	fd = open("/dev/null", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	closefrom(3);
-	log_open(cfg->log, cfg->privileged);
-	if (queue_open(cfg->queue, false, cfg->privileged, &q, err,
-	               sizeof(err)) == 0)
-		submit_run_queue(cfg, q, false, only_id, false, NULL);
-	queue_close(q);
-	_exit(0);
 }

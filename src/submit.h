@@ -2,8 +2,8 @@
  * submit.h - taking one message from a client and seeing it through:
  * spool it (in the queue when there is one), build the envelope, deliver
  * it now or queue it, and say what happened. Used by the command line
- * (sendmail mode) and by -bs (each DATA). Also runs the queue, in the
- * foreground or in a detached background process.
+ * (sendmail mode) and by -bs (each DATA). Queue runs are the runner's
+ * (runner.h).
  */
 #ifndef OUTBOX_SUBMIT_H
 #define OUTBOX_SUBMIT_H
@@ -14,7 +14,7 @@
 
 #include "cli.h"
 #include "config.h"
-#include "queue.h"
+#include "store.h"
 #include "status.h"
 
 struct submission {
@@ -32,7 +32,7 @@ struct submission {
 	                               recipients and others were refused,
 	                               the sender gets a DSN about them */
 	/* out */
-	char id[QUEUE_ID_LEN + 1];  /* queue ID, or "NOQUEUE" */
+	char id[STORE_ID_LEN + 1];  /* queue ID, or "NOQUEUE" */
 	bool queued;                /* the message (or part) is in the queue */
 	size_t nok;                 /* recipients delivered or queued */
 	size_t nrefused;            /* recipients refused for good */
@@ -49,19 +49,5 @@ struct submission {
  */
 enum ob_status submit(const struct config *cfg, int in_fd,
                       struct submission *s);
-
-/*
- * Run the queue once in the foreground (force: ignore the schedule;
- * only_id: just that message). stop (may be NULL) ends the run between
- * messages. Returns OB_OK, or a failure with a line printed to stderr.
- */
-enum ob_status submit_run_queue(const struct config *cfg, struct queue *q,
-                                bool force, const char *only_id,
-                                bool verbose, const volatile int *stop);
-
-/* Start a detached background queue run (all due, or only_id) and return
- * at once: the caller's output pipes are not held open. */
-void submit_run_queue_detached(const struct config *cfg,
-                               const char *only_id);
 
 #endif

@@ -222,3 +222,29 @@ int tmpfile_anon(const char *dir)
 	unlink(path);
 	return fd;
 }
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+void close_fds_except(const int *keep, size_t n)
+{
+	int sorted[16] = { 0 };
+	unsigned int from = 3;
+	size_t i, m = 0;
+
+	for (i = 0; i < n && m < sizeof(sorted) / sizeof(sorted[0]); i++) {
+		if (keep[i] >= 3)
+			sorted[m++] = keep[i];
+	}
+	qsort(sorted, m, sizeof(sorted[0]), cmp_int);
+	for (i = 0; i < m; i++) {
+		if ((unsigned int)sorted[i] > from)
+			close_range(from, (unsigned int)sorted[i] - 1, 0);
+		from = (unsigned int)sorted[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+}

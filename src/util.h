@@ -30,6 +30,9 @@ bool str_nieq(const char *a, const char *b, size_t n);
  * Returns 0, or -1 with errno set. */
 int write_all(int fd, const void *buf, size_t len);
 
+/* Close every file descriptor from 3 up except the n in keep. */
+void close_fds_except(const int *keep, size_t n);
+
 /* Parse a duration: "30", "30s", "15m", "1h", "5d" (whole numbers).
  * Stores seconds in *secs and returns 0; -1 when malformed or > max. */
 int parse_duration(const char *s, long max, long *secs);

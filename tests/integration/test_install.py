@@ -205,7 +205,7 @@ def test_bash_completion_knows_every_option_of_the_usage(outbox):
         pytest.skip("no bash")
     comp = REPO_ROOT / "conf" / "outbox.bash-completion"
     script = (f". {comp}\n"
-              "COMP_WORDS=(outbox --re); COMP_CWORD=1; _outbox\n"
+              "COMP_WORDS=(outbox --rem); COMP_CWORD=1; _outbox\n"
               "echo \"remove:${COMPREPLY[*]}\"\n"
               "COMP_WORDS=(outbox -od); COMP_CWORD=1; _outbox\n"
               "echo \"od:${COMPREPLY[*]}\"\n"

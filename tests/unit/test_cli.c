@@ -25,7 +25,8 @@ struct want {
 	enum cli_delivery delivery;
 	bool t, i, v, force;
 	const char *sender, *fullname, *config;
-	const char *interval, *qid, *rmid;
+	const char *interval, *qid, *rmid, *rqid;
+	bool failed;                   /* --failed */
 	const char *progname;          /* NULL: "sendmail" */
 	const char *rcpts[MAXARGS];    /* NULL-terminated */
 };
@@ -105,6 +106,10 @@ static void check_row(size_t i, const struct row *r)
 	check_str(i, "queue_interval", o.queue_interval, r->w.interval);
 	check_str(i, "queue_id", o.queue_id, r->w.qid);
 	check_str(i, "remove_id", o.remove_id, r->w.rmid);
+	check_str(i, "requeue_id", o.requeue_id, r->w.rqid);
+	if (o.failed != r->w.failed)
+		fail_msg("row %zu: failed: want %d got %d", i, r->w.failed,
+		         o.failed);
 	check_str(i, "progname", o.progname,
 	          r->w.progname != NULL ? r->w.progname : "sendmail");
 	while (n < MAXARGS && r->w.rcpts[n] != NULL)
@@ -330,13 +335,24 @@ static const struct row mode_rows[] = {
 	  { .mode = MODE_QUEUE_RUN, .qid = "ABC123" } },
 	{ { "sendmail", "-qIABC123", NULL },
 	  { .mode = MODE_QUEUE_RUN, .qid = "ABC123" } },
-	/* -q takes no separate argument: what follows is a recipient */
-	{ { "sendmail", "-q", "a@b", NULL },
-	  { .mode = MODE_QUEUE_RUN, .rcpts = { "a@b" } } },
+	/* several IDs: the first after the flag, the rest as operands */
+	{ { "sendmail", "-qI", "A1", "B2", NULL },
+	  { .mode = MODE_QUEUE_RUN, .qid = "A1", .rcpts = { "B2" } } },
+	{ { "sendmail", "--remove", "A1", "B2", "C3", NULL },
+	  { .mode = MODE_REMOVE, .rmid = "A1", .rcpts = { "B2", "C3" } } },
+	{ { "sendmail", "--requeue", "A1", NULL },
+	  { .mode = MODE_REQUEUE, .rqid = "A1" } },
+	{ { "sendmail", "--requeue", "A1", "B2", NULL },
+	  { .mode = MODE_REQUEUE, .rqid = "A1", .rcpts = { "B2" } } },
+	{ { "sendmail", "-bp", "--failed", NULL },
+	  { .mode = MODE_LIST, .failed = true } },
+	{ { "mailq", "--failed", NULL },
+	  { .mode = MODE_LIST, .failed = true, .progname = "mailq" } },
 	{ { "sendmail", "--force", NULL }, { .force = true } },
 	{ { "sendmail", "-q", "--force", NULL },
 	  { .mode = MODE_QUEUE_RUN, .force = true } },
-	{ { "sendmail", "--remove", "ID42", NULL }, { .rmid = "ID42" } },
+	{ { "sendmail", "--remove", "ID42", NULL },
+	  { .mode = MODE_REMOVE, .rmid = "ID42" } },
 	{ { "sendmail", "--version", NULL }, { .mode = MODE_VERSION } },
 	{ { "sendmail", "--help", NULL }, { .mode = MODE_HELP } },
 	/* the last mode wins */
@@ -430,6 +446,18 @@ static const struct err_row err_rows[] = {
 	{ { "sendmail", "-i", "-C", NULL }, "-C" },
 	{ { "sendmail", "--bogus", NULL }, "bogus" },
 	{ { "sendmail", "--remove", NULL }, "--remove" },
+	{ { "sendmail", "--requeue", NULL }, "--requeue" },
+	/* modes that take no operands refuse them */
+	{ { "sendmail", "-q", "a@b", NULL }, "no operands; unexpected: a@b" },
+	{ { "sendmail", "-q15m", "x", NULL }, "unexpected: x" },
+	{ { "sendmail", "-bp", "x", NULL }, "unexpected: x" },
+	{ { "mailq", "x", NULL }, "unexpected: x" },
+	{ { "sendmail", "-bs", "x", NULL }, "unexpected: x" },
+	{ { "sendmail", "-bi", "x", NULL }, "unexpected: x" },
+	{ { "newaliases", "x", NULL }, "unexpected: x" },
+	{ { "sendmail", "--check", "x", NULL }, "unexpected: x" },
+	{ { "sendmail", "--version", "x", NULL }, "unexpected: x" },
+	{ { "sendmail", "--init", "h", "x", NULL }, "unexpected: x" },
 	{ { "sendmail", "-qI", NULL }, "-qI" },
 	{ { "sendmail", "-qx", NULL }, "-q" },
 	{ { "sendmail", "-odx", NULL }, "-o" },

@@ -1,5 +1,7 @@
 /*
- * queue.c - the local queue (see queue.h).
+ * store.c - the queue's storage (see store.h): bytes and envelopes, no
+ * delivery. The runner (runner.c) decides what is due and what to do
+ * with the outcome.
  *
  * Layout under the queue directory (all 0700, files 0600):
  *   tmp/ID.data   a message being read, or delivered directly; locked
@@ -10,9 +12,22 @@
  *   msg/ID.env    its envelope: sender, recipients still to do, the
  *                 submitting uid, times, attempts, last error; replaced
  *                 by rename, never edited
+ *   slot-KEY-N    connection slot N of smarthost KEY (max-connections):
+ *                 empty; held by flock while a process is connected, so
+ *                 a crash frees it. Never removed (a handful of files).
+ *   rate-KEY      the times of the recent sends to KEY (rate-limit, in ms), 8
+ *                 bytes each, appended under rate-KEY.lock (flock), and
+ *                 replaced by rename when compacted; not fsynced: a crash
+ *                 may forget the last few sends (a partial record at
+ *                 the end is ignored), so a limit can be passed by those
+ *                 few once after a crash.
+ *   rate-KEY.lock the lock of rate-KEY (empty)
  *   failed/ID.*   expired or undeliverable messages, kept for inspection
+ *                 (envelope first, then data; a crash between the two
+ *                 renames leaves msg/ID.data without msg/ID.env: removed
+ *                 as an orphan below, the envelope is in failed/)
  *
- * Commit (queue_commit): fsync tmp/ID.data; write tmp/ID.env and fsync
+ * Commit (store_commit): fsync tmp/ID.data; write tmp/ID.env and fsync
  * it; rename tmp/ID.data -> msg/ID.data; fsync msg/; rename tmp/ID.env ->
  * msg/ID.env; fsync msg/. The rename of the envelope is the commit point:
  * only a message with msg/ID.env is queued, and outbox says 0 only after
@@ -36,11 +51,12 @@
  * locked message is skipped.
  */
 #define _GNU_SOURCE
-#include "queue.h"
+#include "store.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -48,10 +64,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bounce.h"
-#include "envelope.h"
 #include "log.h"
-#include "queue_int.h"
+#include "store_int.h"
 #include "util.h"
 
 #define ENV_LINE_MAX 2048
@@ -62,6 +76,7 @@
 #endif
 #define STALE_SECS QUEUE_STALE_SECS
 #define MAX_LISTED 100000
+
 
 /* ---- opening ---- */
 
@@ -119,10 +134,10 @@ static int open_dir(int at, const char *name, bool create, bool shared,
 	return fd;
 }
 
-int queue_open(const char *dir, bool create, bool shared,
-               struct queue **out, char *err, size_t errlen)
+int store_open(const char *dir, bool create, bool shared,
+               struct store **out, char *err, size_t errlen)
 {
-	struct queue *q = calloc(1, sizeof(*q));
+	struct store *q = calloc(1, sizeof(*q));
 
 	*out = NULL;
 	if (q == NULL || (q->dir = strdup(dir)) == NULL) {
@@ -145,14 +160,14 @@ int queue_open(const char *dir, bool create, bool shared,
 		q->failfd = open_dir(q->dfd, "failed", create, shared, "failed/",
 		                     err, errlen);
 	if (q->failfd < 0) {
-		queue_close(q);
+		store_close(q);
 		return -1;
 	}
 	*out = q;
 	return 0;
 }
 
-void queue_close(struct queue *q)
+void store_close(struct store *q)
 {
 	if (q == NULL)
 		return;
@@ -166,25 +181,30 @@ void queue_close(struct queue *q)
 
 /* ---- spool and commit ---- */
 
-void queue_name(char *buf, size_t n, const char *id, const char *ext)
+static void name_of(char *buf, size_t n, const char *id, const char *ext)
 {
 	snprintf(buf, n, "%s.%s", id, ext);
 }
 
-int queue_spool(struct queue *q, char id[QUEUE_ID_LEN + 1],
+int store_spool(struct store *q, char id[STORE_ID_LEN + 1],
                 char *err, size_t errlen)
 {
 	char name[64];
 	int tries, fd = -1;
 
 	for (tries = 0; tries < 100 && fd < 0; tries++) {
+		struct timespec now;
 		unsigned int r = 0;
 
 		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
 			r = (unsigned int)getpid() * 2654435761u + (unsigned)tries;
-		snprintf(id, QUEUE_ID_LEN + 1, "%08lX%08X",
-		         (unsigned long)time(NULL) & 0xffffffffUL, r);
-		queue_name(name, sizeof(name), id, "data");
+		clock_gettime(CLOCK_REALTIME, &now);
+		/* seconds, microseconds, 12 random bits: IDs sort in the
+		 * order the messages came (queue runs go oldest first) */
+		snprintf(id, STORE_ID_LEN + 1, "%08lX%05lX%03X",
+		         (unsigned long)now.tv_sec & 0xffffffffUL,
+		         (unsigned long)(now.tv_nsec / 1000), r & 0xfffu);
+		name_of(name, sizeof(name), id, "data");
 		fd = openat(q->tmpfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
 		            O_NOFOLLOW, q->fmode);
 		if (fd < 0 && errno != EEXIST)
@@ -215,13 +235,13 @@ static void unlink_pair(int dirfd, const char *id, const char *first,
 {
 	char name[64];
 
-	queue_name(name, sizeof(name), id, first);
+	name_of(name, sizeof(name), id, first);
 	unlinkat(dirfd, name, 0);
-	queue_name(name, sizeof(name), id, second);
+	name_of(name, sizeof(name), id, second);
 	unlinkat(dirfd, name, 0);
 }
 
-void queue_discard(struct queue *q, const char *id)
+void store_discard(struct store *q, const char *id)
 {
 	unlink_pair(q->tmpfd, id, "data", "env");
 }
@@ -237,14 +257,14 @@ static void clean_line(char *dst, size_t n, const char *src)
 }
 
 /* Write an envelope to tmp/ID.env and fsync it. 0, or -1 with errno. */
-int queue_write_env(struct queue *q, const struct queue_entry *e)
+static int write_env(struct store *q, const struct store_entry *e)
 {
 	char name[64], err[300];
 	FILE *f;
 	int fd, rc = 0;
 	size_t i;
 
-	queue_name(name, sizeof(name), e->id, "env");
+	name_of(name, sizeof(name), e->id, "env");
 	fd = openat(q->tmpfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
 	            O_NOFOLLOW, q->fmode);
 	if (fd < 0)
@@ -270,36 +290,34 @@ int queue_write_env(struct queue *q, const struct queue_entry *e)
 	return rc;
 }
 
-int queue_commit(struct queue *q, const char *id, int fd, const char *sender,
-                 const struct addr_list *rcpts, uid_t uid, long attempts,
-                 long delay, const char *last_error, char *err,
-                 size_t errlen)
+/* Put tmp/ID.env in place of dirfd/ID.env and fsync dirfd. */
+static int install_env(struct store *q, int dirfd, const char *id)
 {
-	struct queue_entry e;
+	char env[64];
+
+	name_of(env, sizeof(env), id, "env");
+	if (renameat(q->tmpfd, env, dirfd, env) != 0 || fsync(dirfd) != 0)
+		return -1;
+	return 0;
+}
+
+int store_commit(struct store *q, int fd, const struct store_entry *e,
+                 char *err, size_t errlen)
+{
 	char data[64], env[64];
 
-	memset(&e, 0, sizeof(e));
-	str_copy(e.id, sizeof(e.id), id);
-	e.sender = (char *)sender;
-	e.rcpts = *rcpts;
-	e.uid = uid;
-	e.created = time(NULL);
-	e.next = e.created + delay;
-	e.attempts = attempts;
-	str_copy(e.last_error, sizeof(e.last_error), last_error ? last_error : "");
-	queue_name(data, sizeof(data), id, "data");
-	queue_name(env, sizeof(env), id, "env");
-	if (fsync(fd) != 0 || queue_write_env(q, &e) != 0 ||
+	name_of(data, sizeof(data), e->id, "data");
+	name_of(env, sizeof(env), e->id, "env");
+	if (fsync(fd) != 0 || write_env(q, e) != 0 ||
 	    renameat(q->tmpfd, data, q->msgfd, data) != 0 ||
 	    fsync(q->msgfd) != 0) {
 		snprintf(err, errlen, "cannot queue the message: %s",
 		         strerror(errno));
 		unlinkat(q->msgfd, data, 0);
-		queue_discard(q, id);
+		store_discard(q, e->id);
 		return -1;
 	}
-	if (renameat(q->tmpfd, env, q->msgfd, env) != 0 ||
-	    fsync(q->msgfd) != 0) {
+	if (install_env(q, q->msgfd, e->id) != 0) {
 		int saved = errno;
 
 		/* not sure it is durable: take it back out of msg/ */
@@ -313,13 +331,42 @@ int queue_commit(struct queue *q, const char *id, int fd, const char *sender,
 	return 0;
 }
 
+int store_update(struct store *q, const struct store_entry *e,
+                 char *err, size_t errlen)
+{
+	if (write_env(q, e) != 0 || install_env(q, q->msgfd, e->id) != 0) {
+		snprintf(err, errlen, "cannot update the queue file: %s",
+		         strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int store_lock(struct store *q, const char *id)
+{
+	char name[64];
+	int fd, saved;
+
+	name_of(name, sizeof(name), id, "data");
+	fd = openat(q->msgfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 /* ---- reading the queue ---- */
 
 static bool valid_id(const char *s, size_t n)
 {
 	size_t i;
 
-	if (n != QUEUE_ID_LEN)
+	if (n != STORE_ID_LEN)
 		return false;
 	for (i = 0; i < n; i++) {
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
@@ -328,7 +375,7 @@ static bool valid_id(const char *s, size_t n)
 	return true;
 }
 
-bool queue_valid_id(const char *id)
+bool store_valid_id(const char *id)
 {
 	return valid_id(id, strlen(id));
 }
@@ -339,7 +386,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* IDs of the "ID.ext" files in dirfd, sorted (oldest first). */
-int queue_list_ids(int dirfd, const char *ext, struct addr_list *ids)
+static int list_ids(int dirfd, const char *ext, struct addr_list *ids)
 {
 	DIR *d;
 	struct dirent *de;
@@ -356,14 +403,14 @@ int queue_list_ids(int dirfd, const char *ext, struct addr_list *ids)
 	rewinddir(d);
 	while ((de = readdir(d)) != NULL && ids->count < MAX_LISTED) {
 		size_t n = strlen(de->d_name);
-		char id[QUEUE_ID_LEN + 1];
+		char id[STORE_ID_LEN + 1];
 
-		if (n != QUEUE_ID_LEN + 1 + elen || de->d_name[QUEUE_ID_LEN] != '.'
-		    || strcmp(de->d_name + QUEUE_ID_LEN + 1, ext) != 0 ||
-		    !valid_id(de->d_name, QUEUE_ID_LEN))
+		if (n != STORE_ID_LEN + 1 + elen || de->d_name[STORE_ID_LEN] != '.'
+		    || strcmp(de->d_name + STORE_ID_LEN + 1, ext) != 0 ||
+		    !valid_id(de->d_name, STORE_ID_LEN))
 			continue;
-		memcpy(id, de->d_name, QUEUE_ID_LEN);
-		id[QUEUE_ID_LEN] = '\0';
+		memcpy(id, de->d_name, STORE_ID_LEN);
+		id[STORE_ID_LEN] = '\0';
 		if (addr_list_add(ids, id) != 0)
 			break;
 	}
@@ -373,7 +420,7 @@ int queue_list_ids(int dirfd, const char *ext, struct addr_list *ids)
 	return 0;
 }
 
-static int parse_env_line(struct queue_entry *e, char *line, bool *has_uid)
+static int parse_env_line(struct store_entry *e, char *line, bool *has_uid)
 {
 	char *val = strchr(line, ' ');
 	size_t n;
@@ -415,16 +462,38 @@ static int parse_env_line(struct queue_entry *e, char *line, bool *has_uid)
 	return 0;
 }
 
-void queue_entry_free(struct queue_entry *e)
+void store_entry_free(struct store_entry *e)
 {
 	free(e->sender);
 	addr_list_free(&e->rcpts);
 	memset(e, 0, sizeof(*e));
 }
 
-/* Load msg/ID.env. 0; -1 with errno ENOENT when gone; -1 EINVAL when bad. */
-int queue_load_env(struct queue *q, const char *id, struct queue_entry *e)
+static int area_fd(const struct store *q, enum store_area area)
 {
+	return area == STORE_FAILED ? q->failfd : q->msgfd;
+}
+
+int store_ids(struct store *q, enum store_area area, struct addr_list *ids)
+{
+	return list_ids(area_fd(q, area), "env", ids);
+}
+
+off_t store_size(struct store *q, enum store_area area, const char *id)
+{
+	struct stat st;
+	char name[64];
+
+	name_of(name, sizeof(name), id, "data");
+	if (fstatat(area_fd(q, area), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return -1;
+	return st.st_size;
+}
+
+int store_load(struct store *q, enum store_area area, const char *id,
+               struct store_entry *e)
+{
+	int dirfd = area_fd(q, area);
 	char name[64], line[ENV_LINE_MAX];
 	struct stat st;
 	bool has_uid = false;
@@ -433,8 +502,8 @@ int queue_load_env(struct queue *q, const char *id, struct queue_entry *e)
 
 	memset(e, 0, sizeof(*e));
 	str_copy(e->id, sizeof(e->id), id);
-	queue_name(name, sizeof(name), id, "env");
-	fd = openat(q->msgfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	name_of(name, sizeof(name), id, "env");
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -1;
 	f = fdopen(fd, "r");
@@ -448,20 +517,20 @@ int queue_load_env(struct queue *q, const char *id, struct queue_entry *e)
 	}
 	fclose(f);
 	if (rc != 0 || e->sender == NULL) {
-		queue_entry_free(e);
+		store_entry_free(e);
 		errno = EINVAL;
 		return -1;
 	}
 	/* queued before envelopes recorded the uid: the data file's owner
 	 * submitted it (runs replace the envelope, never the data); root's
 	 * when that cannot be told */
-	queue_name(name, sizeof(name), id, "data");
-	if (!has_uid && fstatat(q->msgfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+	name_of(name, sizeof(name), id, "data");
+	if (!has_uid && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		e->uid = st.st_uid;
 	return 0;
 }
 
-bool queue_exists(int dirfd, const char *name)
+static bool exists(int dirfd, const char *name)
 {
 	struct stat st;
 
@@ -469,7 +538,7 @@ bool queue_exists(int dirfd, const char *name)
 	       errno != ENOENT;
 }
 
-bool queue_is_mine(const struct queue *q, const struct queue_entry *e)
+bool store_is_mine(const struct store *q, const struct store_entry *e)
 {
 	return !q->own_only || e->uid == q->caller;
 }
@@ -506,13 +575,13 @@ static void unlink_logged(int dirfd, const char *name, const char *where)
 }
 
 /* tmp/ID.data of a dead writer, with its tmp/ID.env if any. */
-static void clean_tmp_data(struct queue *q, const char *id)
+static void clean_tmp_data(struct store *q, const char *id)
 {
 	char data[64], env[64];
 	int lock;
 
-	queue_name(data, sizeof(data), id, "data");
-	queue_name(env, sizeof(env), id, "env");
+	name_of(data, sizeof(data), id, "data");
+	name_of(env, sizeof(env), id, "env");
 	if (!abandoned(q->tmpfd, data, &lock))
 		return;
 	unlink_logged(q->tmpfd, env, "tmp/");
@@ -522,17 +591,17 @@ static void clean_tmp_data(struct queue *q, const char *id)
 
 /* tmp/ID.env without tmp/ID.data: a commit cut between its renames (or an
  * envelope update) whose process is gone: nobody holds msg/ID.data. */
-static void clean_tmp_env(struct queue *q, const char *id)
+static void clean_tmp_env(struct store *q, const char *id)
 {
 	char data[64], env[64];
 	struct stat st;
 	int lock = -1;
 
-	queue_name(data, sizeof(data), id, "data");
-	queue_name(env, sizeof(env), id, "env");
-	if (queue_exists(q->tmpfd, data))
+	name_of(data, sizeof(data), id, "data");
+	name_of(env, sizeof(env), id, "env");
+	if (exists(q->tmpfd, data))
 		return;                 /* clean_tmp_data's business */
-	if (queue_exists(q->msgfd, data) && !abandoned(q->msgfd, data, &lock))
+	if (exists(q->msgfd, data) && !abandoned(q->msgfd, data, &lock))
 		return;
 	if (fstatat(q->tmpfd, env, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    time(NULL) - st.st_mtime >= STALE_SECS)
@@ -541,29 +610,29 @@ static void clean_tmp_env(struct queue *q, const char *id)
 		close(lock);
 }
 
-void queue_clean_abandoned(struct queue *q)
+void store_clean_abandoned(struct store *q)
 {
 	struct addr_list ids = { 0 };
 	char name[64];
 	size_t i;
 	int lock;
 
-	if (queue_list_ids(q->tmpfd, "data", &ids) == 0) {
+	if (list_ids(q->tmpfd, "data", &ids) == 0) {
 		for (i = 0; i < ids.count; i++)
 			clean_tmp_data(q, ids.addrs[i]);
 	}
 	addr_list_free(&ids);
-	if (queue_list_ids(q->tmpfd, "env", &ids) == 0) {
+	if (list_ids(q->tmpfd, "env", &ids) == 0) {
 		for (i = 0; i < ids.count; i++)
 			clean_tmp_env(q, ids.addrs[i]);
 	}
 	addr_list_free(&ids);
-	if (queue_list_ids(q->msgfd, "data", &ids) == 0) {
+	if (list_ids(q->msgfd, "data", &ids) == 0) {
 		for (i = 0; i < ids.count; i++) {
-			queue_name(name, sizeof(name), ids.addrs[i], "env");
-			if (queue_exists(q->msgfd, name))
+			name_of(name, sizeof(name), ids.addrs[i], "env");
+			if (exists(q->msgfd, name))
 				continue;
-			queue_name(name, sizeof(name), ids.addrs[i], "data");
+			name_of(name, sizeof(name), ids.addrs[i], "data");
 			if (abandoned(q->msgfd, name, &lock)) {
 				unlink_logged(q->msgfd, name, "msg/");
 				close(lock);
@@ -573,275 +642,164 @@ void queue_clean_abandoned(struct queue *q)
 	addr_list_free(&ids);
 }
 
-/* Move msg/ID.* to failed/ (envelope first: that takes it off the queue). */
-void queue_move_failed(struct queue *q, const char *id)
+int store_fail(struct store *q, const char *id, const struct store_entry *e)
 {
 	char name[64];
+	int rc = 0;
 
-	queue_name(name, sizeof(name), id, "env");
-	renameat(q->msgfd, name, q->failfd, name);
-	queue_name(name, sizeof(name), id, "data");
-	renameat(q->msgfd, name, q->failfd, name);
+	/* the envelope first: that takes it off the queue; then, with e,
+	 * the final state in place of the old envelope */
+	name_of(name, sizeof(name), id, "env");
+	if (renameat(q->msgfd, name, q->failfd, name) != 0)
+		rc = -1;
+	if (rc == 0 && e != NULL &&
+	    (write_env(q, e) != 0 || install_env(q, q->failfd, id) != 0)) {
+		log_event(LOG_ERR, "%s: cannot record the final state in "
+		          "failed/: %s", id, strerror(errno));
+		unlinkat(q->tmpfd, name, 0);
+	}
+	name_of(name, sizeof(name), id, "data");
+	if (renameat(q->msgfd, name, q->failfd, name) != 0)
+		rc = -1;
 	fsync(q->msgfd);
 	fsync(q->failfd);
+	if (rc != 0)
+		log_event(LOG_ERR, "%s: cannot move it to failed/: %s", id,
+		          strerror(errno));
+	return rc;
 }
 
-void queue_remove_msg(struct queue *q, const char *id)
+void store_drop(struct store *q, const char *id)
 {
 	/* the envelope first: that takes it off the queue */
 	unlink_pair(q->msgfd, id, "env", "data");
 	fsync(q->msgfd);
 }
 
-int queue_add_bounce(struct queue *q, const struct config *cfg,
-                     const char *orig_id, const char *sender, uid_t uid,
-                     time_t arrival, int datafd,
-                     const struct bounce_rcpt *rcpts, size_t n,
-                     bool expired, char id[QUEUE_ID_LEN + 1])
+/* Is id a message in area that the caller may act on? 0, or -1 (err). */
+static int find_mine(struct store *q, enum store_area area, const char *id,
+                     char *err, size_t errlen)
 {
-	struct bounce_info b = { 0 };
-	struct addr_list to = { 0 };
-	char err[300];
-	int fd, rc = -1;
-
-	if (sender[0] == '\0') {
-		log_event(LOG_WARNING, "%s: undeliverable; no bounce for the "
-		          "null sender", orig_id);
-		return -1;
-	}
-	b.sender = sender;
-	b.domain = envelope_domain(cfg);
-	b.host = cfg->helo ? cfg->helo : envelope_domain(cfg);
-	b.id = orig_id;
-	b.arrival = arrival;
-	b.expired = expired;
-	b.rcpts = rcpts;
-	b.nrcpts = n;
-	fd = queue_spool(q, id, err, sizeof(err));
-	if (fd >= 0 && bounce_write(fd, datafd, &b) == 0 &&
-	    addr_list_add(&to, sender) == 0 &&
-	    queue_commit(q, id, fd, "", &to, uid, 0, 0, "", err,
-	                 sizeof(err)) == 0) {
-		log_event(LOG_INFO, "%s: sender non-delivery notification: %s",
-		          orig_id, id);
-		rc = 0;
-	} else {
-		log_event(LOG_ERR, "%s: cannot queue the bounce: %s", orig_id,
-		          fd < 0 ? err : strerror(errno));
-		if (fd >= 0)
-			queue_discard(q, id);
-	}
-	if (fd >= 0)
-		close(fd);
-	addr_list_free(&to);
-	return rc;
-}
-
-/* Is id a message in msg/ that the caller may act on? 0, or -1 (err). */
-int queue_find_mine(struct queue *q, const char *id, char *err,
-                    size_t errlen)
-{
-	struct queue_entry e;
+	const char *where = area == STORE_FAILED ? "failed/" : "the queue";
+	struct store_entry e;
 	bool mine;
 
 	if (!valid_id(id, strlen(id))) {
 		snprintf(err, errlen, "%s: not a queue ID", id);
 		return -1;
 	}
-	if (queue_load_env(q, id, &e) != 0) {
+	if (store_load(q, area, id, &e) != 0) {
 		if (errno == ENOENT) {
-			snprintf(err, errlen, "%s: no such message in the queue",
-			         id);
+			snprintf(err, errlen, "%s: no such message in %s", id,
+			         where);
 			return -1;
 		}
 		mine = !q->own_only;    /* damaged: whose, nobody can tell */
 	} else {
-		mine = queue_is_mine(q, &e);
-		queue_entry_free(&e);
+		mine = store_is_mine(q, &e);
+		store_entry_free(&e);
 	}
 	if (!mine) {
 		/* as if it were not there: IDs of others' mail say nothing */
-		snprintf(err, errlen, "%s: no such message of yours in the "
-		         "queue (only root may act on other users' mail)", id);
+		snprintf(err, errlen, "%s: no such message of yours in %s "
+		         "(only root may act on other users' mail)", id, where);
 		return -1;
 	}
 	return 0;
 }
 
-int queue_remove(struct queue *q, const char *id, char *err, size_t errlen)
+int store_find_mine(struct store *q, const char *id, char *err,
+                    size_t errlen)
 {
+	return find_mine(q, STORE_MSG, id, err, errlen);
+}
+
+int store_requeue(struct store *q, const char *id, char *err, size_t errlen)
+{
+	struct store_entry e;
+	char data[64], env[64];
+	int rc = -1;
+
+	if (find_mine(q, STORE_FAILED, id, err, errlen) != 0)
+		return -1;
+	if (store_load(q, STORE_FAILED, id, &e) != 0) {
+		snprintf(err, errlen, "%s: its envelope in failed/ cannot be "
+		         "read (%s)", id, errno == EINVAL ? "damaged"
+		                                          : strerror(errno));
+		return -1;
+	}
+	if (e.rcpts.count == 0) {
+		snprintf(err, errlen, "%s: its envelope in failed/ names no "
+		         "recipient", id);
+		store_entry_free(&e);
+		return -1;
+	}
+	/* a new life in the queue: due now, attempts and lifetime afresh */
+	e.created = e.next = time(NULL);
+	e.attempts = 0;
+	name_of(data, sizeof(data), id, "data");
+	name_of(env, sizeof(env), id, "env");
+	/* as a commit: data into msg/ first, then the envelope (written
+	 * afresh through tmp/), fsync after each; then failed/ID.env goes */
+	if (renameat(q->failfd, data, q->msgfd, data) != 0 ||
+	    fsync(q->msgfd) != 0)
+		snprintf(err, errlen, "%s: cannot move it back: %s", id,
+		         strerror(errno));
+	else if (write_env(q, &e) != 0 || install_env(q, q->msgfd, id) != 0)
+		snprintf(err, errlen, "%s: cannot write its envelope: %s", id,
+		         strerror(errno));
+	else
+		rc = 0;
+	if (rc == 0) {
+		unlinkat(q->failfd, env, 0);
+		fsync(q->failfd);
+		log_event(LOG_INFO, "%s: requeued from failed/ (by request)", id);
+	}
+	store_entry_free(&e);
+	return rc;
+}
+
+size_t store_expire_failed(struct store *q, long max_age)
+{
+	struct addr_list ids = { 0 };
+	time_t now = time(NULL);
+	struct stat st;
 	char name[64];
+	size_t i, n = 0;
+
+	if (max_age <= 0 || list_ids(q->failfd, "env", &ids) != 0)
+		return 0;
+	for (i = 0; i < ids.count; i++) {
+		name_of(name, sizeof(name), ids.addrs[i], "env");
+		if (fstatat(q->failfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    now - st.st_mtime < max_age)
+			continue;
+		unlink_pair(q->failfd, ids.addrs[i], "env", "data");
+		log_event(LOG_INFO, "%s: removed from failed/ after %lld s",
+		          ids.addrs[i], (long long)(now - st.st_mtime));
+		n++;
+	}
+	if (n > 0)
+		fsync(q->failfd);
+	addr_list_free(&ids);
+	return n;
+}
+
+int store_remove(struct store *q, const char *id, char *err, size_t errlen)
+{
 	int fd;
 
-	if (queue_find_mine(q, id, err, errlen) != 0)
+	if (store_find_mine(q, id, err, errlen) != 0)
 		return -1;
-	queue_name(name, sizeof(name), id, "data");
-	fd = openat(q->msgfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = store_lock(q, id);
 	if (fd < 0) {
-		snprintf(err, errlen, "%s: no such message in the queue", id);
+		snprintf(err, errlen, errno == EWOULDBLOCK
+		         ? "%s: being delivered right now; try again"
+		         : "%s: no such message in the queue", id);
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		close(fd);
-		snprintf(err, errlen, "%s: being delivered right now; try again",
-		         id);
-		return -1;
-	}
-	queue_remove_msg(q, id);
+	store_drop(q, id);
 	close(fd);
 	log_event(LOG_INFO, "%s: removed (by request)", id);
 	return 0;
-}
-
-static void format_age(char *buf, size_t n, long secs)
-{
-	if (secs < 0)
-		secs = 0;
-	if (secs < 120)
-		snprintf(buf, n, "%lds", secs);
-	else if (secs < 7200)
-		snprintf(buf, n, "%ldm", secs / 60);
-	else if (secs < 172800)
-		snprintf(buf, n, "%ldh", secs / 3600);
-	else
-		snprintf(buf, n, "%ldd", secs / 86400);
-}
-
-static void list_one(struct queue *q, FILE *out, const struct queue_entry *e,
-                     off_t size)
-{
-	char age[32], next[32], when[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	size_t i;
-
-	(void)q;
-	format_age(age, sizeof(age), (long)(now - e->created));
-	localtime_r(&e->next, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	if (e->next <= now)
-		str_copy(next, sizeof(next), "now");
-	else
-		format_age(next, sizeof(next), (long)(e->next - now));
-	fprintf(out, "%s  %lld bytes  age %s  from <%s>\n", e->id,
-	        (long long)size, age, e->sender);
-	fprintf(out, "    attempts %ld, next attempt %s%s (%s)\n", e->attempts,
-	        e->next <= now ? "" : "in ", next, when);
-	if (e->last_error[0] != '\0')
-		fprintf(out, "    last error: %s\n", e->last_error);
-	for (i = 0; i < e->rcpts.count; i++)
-		fprintf(out, "    to <%s>\n", e->rcpts.addrs[i]);
-}
-
-static void json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
-
-static void json_one(FILE *out, const struct queue_entry *e, off_t size)
-{
-	size_t i;
-
-	fputs("{\"id\":", out);
-	json_string(out, e->id);
-	fprintf(out, ",\"size\":%lld,\"arrival\":%lld,\"sender\":",
-	        (long long)size, (long long)e->created);
-	json_string(out, e->sender);
-	fputs(",\"recipients\":[", out);
-	for (i = 0; i < e->rcpts.count; i++) {
-		fputs(i ? ",{\"address\":" : "{\"address\":", out);
-		json_string(out, e->rcpts.addrs[i]);
-		fprintf(out, ",\"state\":\"%s\"}",
-		        e->attempts > 0 ? "deferred" : "queued");
-	}
-	fprintf(out, "],\"attempts\":%ld,\"next_attempt\":%lld,"
-	        "\"last_error\":", e->attempts, (long long)e->next);
-	json_string(out, e->last_error);
-	fprintf(out, ",\"uid\":%lu}", (unsigned long)e->uid);
-}
-
-int queue_list(struct queue *q, FILE *out, bool json, char *err,
-               size_t errlen)
-{
-	struct addr_list ids = { 0 };
-	long long total = 0;
-	size_t i, shown = 0, hidden = 0;
-
-	if (queue_list_ids(q->msgfd, "env", &ids) != 0) {
-		snprintf(err, errlen, "cannot read queue msg/: %s",
-		         strerror(errno));
-		return -1;
-	}
-	for (i = 0; i < ids.count; i++) {
-		struct queue_entry e;
-		struct stat st;
-		char name[64];
-
-		if (queue_load_env(q, ids.addrs[i], &e) != 0)
-			continue;
-		if (!queue_is_mine(q, &e)) {
-			hidden++;
-			queue_entry_free(&e);
-			continue;
-		}
-		queue_name(name, sizeof(name), e.id, "data");
-		if (fstatat(q->msgfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			st.st_size = 0;
-		if (json)
-			fputs(shown > 0 ? ",\n" : "[\n", out);
-		else if (shown > 0)
-			fputc('\n', out);
-		if (json)
-			json_one(out, &e, st.st_size);
-		else
-			list_one(q, out, &e, st.st_size);
-		total += st.st_size;
-		shown++;
-		queue_entry_free(&e);
-	}
-	addr_list_free(&ids);
-	if (json)
-		fputs(shown > 0 ? "\n]\n" : "[]\n", out);
-	else if (shown == 0 && hidden == 0)
-		fprintf(out, "Mail queue is empty\n");
-	else if (shown > 0)
-		fprintf(out, "\n-- %zu message%s, %lld bytes in the queue\n",
-		        shown, shown == 1 ? "" : "s", total);
-	if (!json && hidden > 0)
-		fprintf(out, "%s%zu message(s) of other users not shown\n",
-		        shown > 0 ? "-- " : "No messages of yours in the queue; ",
-		        hidden);
-	return 0;
-}
-
-bool queue_has_due(struct queue *q)
-{
-	struct addr_list ids = { 0 };
-	time_t now = time(NULL);
-	bool due = false;
-	size_t i;
-
-	if (queue_list_ids(q->msgfd, "env", &ids) != 0)
-		return false;
-	for (i = 0; i < ids.count && i < 1000 && !due; i++) {
-		struct queue_entry e;
-
-		if (queue_load_env(q, ids.addrs[i], &e) == 0) {
-			due = e.next <= now;
-			queue_entry_free(&e);
-		}
-	}
-	addr_list_free(&ids);
-	return due;
 }
