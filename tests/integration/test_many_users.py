@@ -449,3 +449,63 @@ def test_a_log_file_planted_by_a_user_is_not_used(two, plant):
     assert victim.read_bytes() == before
     if plant == "file":
         assert log.read_bytes() == b"", log.read_bytes()
+
+
+# ---------------------------------------------------------------------------
+# failed/ and the shared slot and rate files
+# ---------------------------------------------------------------------------
+
+def test_failed_messages_are_listed_and_requeued_only_by_their_owner(two):
+    sh = two.smarthost                  # bad@example.com -> 550
+    r = two.a(["-odq", "bad@example.com"], msg("A refused"))
+    assert r.returncode == EX_OK, r.stderr
+    (a_id,) = two.ids()
+    r = two.b(["-odq", "bad@example.com"], msg("B refused"))
+    assert r.returncode == EX_OK, r.stderr
+    (b_id,) = [i for i in two.ids() if i != a_id]
+    r = two.root(["-q"])
+    assert r.returncode == EX_OK, r.stderr
+    settled(two)
+    assert two.ids() == []
+    assert sorted(two.failed()) == sorted(
+        [f"{i}.{e}" for i in (a_id, b_id) for e in ("data", "env")])
+    r = two.a(["-bp", "--failed"])
+    assert r.returncode == EX_OK, r.stderr
+    assert a_id.encode() in r.stdout and b_id.encode() not in r.stdout
+    assert b"1 message(s) of other users not shown" in r.stdout
+    r = two.a(["-bp", "--failed", "--json"])
+    assert [e["id"] for e in json.loads(r.stdout)] == [a_id]
+    r = two.a(["--requeue", b_id])
+    assert r.returncode == EX_USAGE, r.stderr
+    assert b"no such message of yours in failed/" in r.stderr
+    assert two.ids() == []
+    r = two.b(["--requeue", b_id])
+    assert r.returncode == EX_OK, r.stderr
+    assert two.ids() == [b_id]
+    r = two.root(["--requeue", a_id])
+    assert r.returncode == EX_OK, r.stderr
+    assert sorted(two.ids()) == sorted([a_id, b_id])
+
+
+def test_slot_and_rate_files_work_for_every_user(two):
+    """The first user's process creates the shared slot and send-log
+    files (group outbox, 0660); the other user's process uses them."""
+    sh = two.smarthost
+    two.add_config("max-connections 1", "rate-limit 100/min")
+    r = two.a(["-v", "a-rcpt@example.com"], msg("A first"))
+    assert r.returncode == EX_OK, r.stderr
+    made = [p for p in two.spool.iterdir()
+            if p.name.startswith(("slot-", "rate-"))]
+    assert made, list(two.spool.iterdir())
+    for p in made:
+        st = p.stat()
+        assert st.st_uid == two.uid and (st.st_mode & 0o777) == 0o660, p
+    r = two.b(["-v", "b-rcpt@example.com"], msg("B second"))
+    assert r.returncode == EX_OK, r.stderr
+    assert b"cannot take a connection slot" not in r.stderr
+    assert b"send log" not in r.stderr
+    settled(two)
+    assert len(by_subject(sh, "A first")) == 1
+    assert len(by_subject(sh, "B second")) == 1
+    log = two.log.read_text()
+    assert "connection slot" not in log and "send log" not in log, log
