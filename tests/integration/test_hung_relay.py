@@ -12,8 +12,8 @@ from test_queue import message, qconfig, queued_ids, read_env
 EX_OK = 0
 SENDER = "cron@example.com"
 RCPT = "admin@example.com"
-N = 8
-TIMEOUT = 3  # seconds: one timeout is 3 s, one per message would be 24 s
+N = 20
+TIMEOUT = 2  # seconds: one timeout is 2 s, one per message would be 40 s
 
 
 def _queue_n(outbox, tmp_path, server, n, **over):
