@@ -29,11 +29,53 @@ DEFS       = -DOUTBOX_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
              -DCA_BUNDLE='"$(CA_BUNDLE)"'
 # Each build flavour has its own object directory, so objects compiled
 # with other flags are never mixed in; OUT is the binary.
+# SANITIZE=1: ASan, LeakSanitizer and UBSan; -fno-sanitize-recover=all
+# makes UBSan stop the program at its first error (exit 1), as ASan does,
+# instead of printing and going on. Built with clang (SANITIZE_CC): its
+# UBSan runs inside the ASan runtime and writes to the same log_path (see
+# below); GCC's libubsan is a runtime of its own that prints to stderr
+# whatever log_path says, so a background run's UBSan report would be lost.
+# (Objects built with other flags or another compiler are not rebuilt by
+# themselves: rm -rf build/sanitize after changing these.)
 ifeq ($(SANITIZE),1)
-CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -DOUTBOX_SANITIZE
+SANITIZE_CC ?= clang
+CC         = $(SANITIZE_CC)
+CFLAGS    += -fsanitize=address,undefined -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer -DOUTBOX_SANITIZE
 LDFLAGS   += -fsanitize=address,undefined
 BUILDDIR  ?= build/sanitize
 OUT       ?= $(BUILDDIR)/outbox
+# make unit / make integration send every sanitizer report of every
+# process they run (background ones included: -odb's detached queue run
+# has its stderr on /dev/null) to a file in SAN_REPORTS/STEP/ through the
+# runtimes' log_path option, and fail when one is there afterwards or the
+# output names one (SAN_ERRORS). The directory is mode 1777: some tests
+# run outbox as nobody.
+SAN_REPORTS ?= $(abspath $(BUILDDIR))/reports
+SAN_ERRORS  = runtime error|ERROR: [A-Za-z]*Sanitizer
+san_env = ASAN_OPTIONS="$${ASAN_OPTIONS:+$$ASAN_OPTIONS:}log_path=$(SAN_REPORTS)/$(1)/report" \
+	UBSAN_OPTIONS="$${UBSAN_OPTIONS:+$$UBSAN_OPTIONS:}print_stacktrace=1:log_path=$(SAN_REPORTS)/$(1)/report"
+san_begin = rm -rf $(SAN_REPORTS)/$(1) && mkdir -p $(SAN_REPORTS)/$(1) && \
+	chmod 1777 $(SAN_REPORTS)/$(1)
+# waits (10 s at most) for outbox processes still running in the background
+san_wait = for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do \
+		busy=; for p in /proc/[0-9]*; do \
+			[ "$$(readlink $$p/exe 2>/dev/null)" = "$(abspath $(OUT))" ] && \
+			busy=1 && break; done; \
+		[ -z "$$busy" ] && break; sleep 0.5; done
+san_check = $(san_wait); \
+	if [ -n "$$(ls -A $(SAN_REPORTS)/$(1))" ] || \
+		grep -qE '$(SAN_ERRORS)' $(2); then \
+		for f in $(SAN_REPORTS)/$(1)/*; do [ -f "$$f" ] || continue; \
+			echo "--- $$f"; cat "$$f"; done; \
+		grep -E -A20 '$(SAN_ERRORS)' $(2) | head -100; \
+		echo "sanitizer reports ($(1)): FAILED: reports in" \
+		     "$(SAN_REPORTS)/$(1)/ or errors in $(2)"; rc=1; \
+	else echo "sanitizer reports ($(1)): none"; fi
+else
+san_env =
+san_begin = true
+san_check = true
 endif
 # --- LEAN build (make LEAN=1) ---
 # outbox linked against a static libcurl with only what it uses (SMTP,
@@ -116,12 +158,39 @@ banned:
 		echo "banned functions in src/: use snprintf, memcpy with lengths, strtol"; exit 1; \
 	else echo "banned-function check: clean"; fi
 
-unit: $(UNIT_BINS)
-	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+# Which test stage this is (check, lean, sanitize): its skip allowlist is
+# tests/skips/$(TEST_STAGE).txt.
+TEST_STAGE = $(if $(filter 1,$(SANITIZE)),sanitize,$(if $(filter 1,$(LEAN)),lean,check))
+# make integration fails on a skip that SKIP_ALLOWLIST does not allow (each
+# allowed skip has its reason there), or when no test ran: see
+# tests/integration/skipcheck.py. Enforced as root, the way CI runs (the
+# lists are root's skips; another user skips the tests that need root):
+# SKIP_ALLOWLIST=tests/skips/STAGE.txt enforces it anyway, SKIP_ALLOWLIST=
+# turns it off.
+SKIP_ALLOWLIST ?= $(if $(filter 0,$(shell id -u)),tests/skips/$(TEST_STAGE).txt)
 
-integration: $(OUT)
-	OUTBOX_BIN=$(abspath $(OUT)) OUTBOX_SANITIZE=$(SANITIZE) \
-		$(PYTEST) -q -p no:cacheprovider tests/integration
+unit: $(UNIT_BINS)
+	@$(call san_begin,unit)
+	@{ fail=0; for t in $(UNIT_BINS); do echo "== $$t"; \
+		$(call san_env,unit) $$t || fail=1; done; \
+		echo $$fail > $(BUILDDIR)/unit.rc; } 2>&1 | tee $(BUILDDIR)/unit.log; \
+	rc=$$(cat $(BUILDDIR)/unit.rc); \
+	$(call san_check,unit,$(BUILDDIR)/unit.log); exit $$rc
+
+integration: $(OUT) | $(BUILDDIR)
+	@$(call san_begin,integration)
+	@echo "pytest tests/integration: OUTBOX_BIN=$(abspath $(OUT))" \
+	     "OUTBOX_SANITIZE=$(SANITIZE) OUTBOX_SKIP_ALLOWLIST=$(SKIP_ALLOWLIST)"
+	@$(if $(SKIP_ALLOWLIST),,echo "skip check: not enforced (no SKIP_ALLOWLIST:" \
+		"the default when not root; SKIP_ALLOWLIST=tests/skips/$(TEST_STAGE).txt" \
+		"enforces it)";) \
+	{ OUTBOX_BIN=$(abspath $(OUT)) OUTBOX_SANITIZE=$(SANITIZE) \
+		OUTBOX_SKIP_ALLOWLIST=$(SKIP_ALLOWLIST) $(call san_env,integration) \
+		$(PYTEST) -q -rs -p no:cacheprovider tests/integration; \
+		echo $$? > $(BUILDDIR)/integration.rc; } 2>&1 | \
+		tee $(BUILDDIR)/integration.log; \
+	rc=$$(cat $(BUILDDIR)/integration.rc); \
+	$(call san_check,integration,$(BUILDDIR)/integration.log); exit $$rc
 
 demo: deps
 	@$(MAKE) --no-print-directory $(OUT)
@@ -190,3 +259,4 @@ clean:
 # Fuzzing (make fuzz, fuzz-smoke, fuzz-regress) and static checks (lint).
 -include tests/fuzz/fuzz.mk
 -include tests/lint.mk
+-include tests/mutate/mutate.mk

@@ -17,7 +17,7 @@
 set -eu
 PKGS="gcc make pkg-config libcurl4-gnutls-dev libgnutls28-dev libcmocka-dev
 python3 python3-aiosmtpd python3-pytest openssl curl time
-clang libclang-rt-14-dev cppcheck dpkg-dev"
+clang libclang-rt-14-dev cppcheck dpkg-dev strace"
 MTA_PKGS="postfix sasl2-bin libsasl2-modules"
 CLIENT_PKGS="bsd-mailx mailutils git git-email libmailtools-perl php-cli"
 

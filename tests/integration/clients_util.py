@@ -68,7 +68,10 @@ def client_env(home: Path, **extra) -> dict:
         "LOGNAME": "root",
     }
     env.update({k: str(v) for k, v in extra.items()})
-    return env
+    # a sanitizer build's reports go to the run's report files, not to
+    # a client's stderr where they could be lost
+    from conftest import sanitizer_env
+    return sanitizer_env(env)
 
 
 def run_client(cmd, input_bytes=b"", env=None, cwd=None,

@@ -922,6 +922,7 @@ class Outbox:
 
     @staticmethod
     def environment(env=None) -> Dict[str, str]:
+        """os.environ (sanitizer options included) + C locale, UTC + env."""
         e = dict(os.environ)
         e.update({"LC_ALL": "C", "TZ": "UTC"})
         if env:
@@ -1014,7 +1015,33 @@ def header_values(data: bytes, name: str) -> List[bytes]:
     return [v for n, v in parse_headers(data) if n.lower() == name.lower()]
 
 
+# Sanitizer runtime options (make integration SANITIZE=1 sets them): where
+# every report goes (log_path=build/sanitize/reports/...), so the stage
+# sees reports of runs whose stderr nobody reads (-odb's detached queue
+# run, clients that swallow their sendmail's stderr).
+SANITIZER_ENV_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+
+
+def sanitizer_env(env=None) -> Dict[str, str]:
+    """The sanitizer variables of this run's environment, plus env.
+
+    A test that gives a subprocess an environment of its own instead of
+    Outbox.environment() (which copies os.environ) must add these, or a
+    sanitizer build's outbox reports to a stderr that may be lost:
+    subprocess.run(..., env=sanitizer_env({"PATH": ..., "LC_ALL": "C"})).
+    """
+    e = {k: os.environ[k] for k in SANITIZER_ENV_VARS if k in os.environ}
+    if env:
+        e.update(env)
+    return e
+
+
 def pytest_configure(config):
+    # OUTBOX_SKIP_ALLOWLIST=FILE (make integration sets it as root): fail
+    # on a skip FILE does not allow, or when no test ran (skipcheck.py)
+    if os.environ.get("OUTBOX_SKIP_ALLOWLIST"):
+        import skipcheck
+        skipcheck.register(config)
     config.addinivalue_line(
         "markers", "slow: long-running test (e.g. the 100 MB stream); runs "
         "by default, deselect with -m 'not slow' for a quick loop")
