@@ -19,7 +19,8 @@ enum cli_mode {
 	MODE_CHECK,       /* --check: try the smarthosts, send nothing */
 	MODE_INIT,        /* --init HOST: write a config */
 	MODE_VERSION,     /* --version */
-	MODE_HELP         /* --help */
+	MODE_HELP,        /* --help */
+	MODE_QUEUE_CHECK  /* --queue-check: a monitoring-plugin check */
 };
 
 enum cli_delivery {
@@ -44,6 +45,9 @@ struct options {
 	const char *remove_id;  /* --remove ID */
 	const char *init_host;  /* --init HOST[:PORT] */
 	const char *init_user;  /* --user U (with --init) */
+	const char *warn_age, *crit_age;     /* --warn-age D, --crit-age D */
+	const char *warn_count, *crit_count; /* --warn-count N, --crit-count N
+	                                        (only with --queue-check) */
 	char **rcpts;           /* recipient arguments (points into argv) */
 	size_t nrcpts;
 	const char *progname;   /* basename of argv[0] */
@@ -54,7 +58,9 @@ struct options {
  * outbox documents them (see outbox(8)): bundled single-letter flags
  * ("-ti"), flags with an attached or separate argument ("-fuser@x",
  * "-f user@x", "-FCron", "-F 'Cron Daemon'"), "-o" and "-b" families,
- * "--" and the long options --version, --help, --force, --remove ID.
+ * "--" and the long options --version, --help, --force, --remove ID,
+ * --queue-check with --warn-age D, --crit-age D, --warn-count N and
+ * --crit-count N (kept as given, refused without --queue-check).
  * The mode also follows argv[0]: "mailq" lists, "newaliases" rebuilds.
  * Returns 0 on success; -1 on a usage error with a one-line reason in err.
  * opt's pointers point into argv; nothing is allocated.

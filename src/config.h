@@ -75,6 +75,7 @@ struct config {
 	                                  default, -1 = environment */
 	long queue_lifetime;        /* seconds before a queued message bounces */
 	long retry_min, retry_max;  /* backoff between queue attempts */
+	char *metrics_file;         /* Prometheus text file, or NULL */
 };
 
 /*

@@ -16,6 +16,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 struct run {
@@ -25,6 +26,7 @@ struct run {
 	const struct runner_opts *o;
 	struct runner_stats *st;
 	struct addr_list bounces;   /* DSNs queued during this run */
+	struct metrics_tally tally; /* for the metrics file */
 };
 
 static long backoff(const struct config *cfg, long attempts)
@@ -71,6 +73,8 @@ static void settle(struct run *r, struct store_entry *e, int fd,
 	size_t i, nperm = 0;
 	bool bounced = false;
 
+	metrics_note(&r->tally, rep,
+	             now - e->created >= r->cfg->queue_lifetime);
 	for (i = 0; i < rep->nrcpt; i++) {
 		const struct deliver_rcpt *d = &rep->rcpt[i];
 
@@ -173,7 +177,7 @@ int runner_run(struct store *q, const struct config *cfg,
                struct deliver_ctx *ctx, const struct runner_opts *o,
                struct runner_stats *st, char *err, size_t errlen)
 {
-	struct run r = { q, cfg, ctx, o, st, { 0 } };
+	struct run r = { q, cfg, ctx, o, st, { 0 }, { 0 } };
 	struct addr_list ids = { 0 };
 	size_t i;
 
@@ -197,6 +201,7 @@ int runner_run(struct store *q, const struct config *cfg,
 		process(&r, r.bounces.addrs[i], true);
 	addr_list_free(&r.bounces);
 	addr_list_free(&ids);
+	metrics_update(cfg, q, &r.tally);
 	return 0;
 }
 
