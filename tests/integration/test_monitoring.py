@@ -307,7 +307,9 @@ def test_file_is_replaced_atomically_while_senders_run(outbox, smarthost,
     config, qdir, prom = mconfig(outbox, tmp_path, sh)
     r = outbox.run(["-f", SENDER, RCPT], message("first"), config=config)
     assert r.returncode == EX_OK, describe(r)
-    first_inode = prom.stat().st_ino
+    # held open, the first file's inode cannot be reused by a later one
+    first = open(prom, "rb")
+    first_text = first.read()
     snapshots, stop = [], threading.Event()
 
     def reader():
@@ -345,7 +347,12 @@ def test_file_is_replaced_atomically_while_senders_run(outbox, smarthost,
     assert sent_seen == sorted(sent_seen), "a counter stepped back"
     final = read_metrics(prom)
     assert per_host(final, "outbox_recipients_sent_total", sh.hostport) == 19
-    assert prom.stat().st_ino != first_inode
+    # replaced, never edited in place: the first file is whole and gone
+    st = os.fstat(first.fileno())
+    first.seek(0)
+    assert first.read() == first_text and st.st_nlink == 0
+    assert prom.stat().st_ino != st.st_ino
+    first.close()
     # no temporary file left beside it (node_exporter reads only *.prom)
     assert sorted(p.name for p in prom.parent.iterdir()) == ["outbox.prom"]
 
