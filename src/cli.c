@@ -116,9 +116,42 @@ static int apply_arg_flag(struct cursor *c, struct options *opt, char flag,
 	return 0;
 }
 
+/* --queue-check and its thresholds: 0, -1 (err), or 1 when name is
+ * none of them. */
+static int parse_check_opt(struct cursor *c, struct options *opt,
+                           const char *name)
+{
+	static const char *const names[] = { "warn-age", "crit-age",
+	                                     "warn-count", "crit-count" };
+	const char **slots[] = { &opt->warn_age, &opt->crit_age,
+	                         &opt->warn_count, &opt->crit_count };
+	char dashed[16];
+	size_t i;
+
+	if (strcmp(name, "queue-check") == 0) {
+		opt->mode = MODE_QUEUE_CHECK;
+		return 0;
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(name, names[i]) != 0)
+			continue;
+		if (c->i + 1 >= c->argc) {
+			snprintf(dashed, sizeof(dashed), "--%s", name);
+			return fail(c, "option needs an argument", dashed);
+		}
+		*slots[i] = c->argv[++c->i];
+		return 0;
+	}
+	return 1;
+}
+
 static int parse_long_opt(struct cursor *c, struct options *opt,
                           const char *name)
 {
+	int r = parse_check_opt(c, opt, name);
+
+	if (r <= 0)
+		return r;
 	if (strcmp(name, "version") == 0) {
 		opt->mode = MODE_VERSION;
 	} else if (strcmp(name, "help") == 0) {
@@ -254,5 +287,9 @@ int cli_parse(int argc, char **argv, struct options *opt,
 	}
 	opt->rcpts = argv + c.i;
 	opt->nrcpts = c.i < argc ? (size_t)(argc - c.i) : 0;
+	if (opt->mode != MODE_QUEUE_CHECK && (opt->warn_age || opt->crit_age ||
+	    opt->warn_count || opt->crit_count))
+		return fail(&c, "--warn-age, --crit-age, --warn-count and "
+		            "--crit-count go with --queue-check", NULL);
 	return check_operands(&c, opt);
 }

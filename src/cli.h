@@ -21,7 +21,8 @@ enum cli_mode {
 	MODE_VERSION,     /* --version */
 	MODE_HELP,        /* --help */
 	MODE_REMOVE,      /* --remove ID...: delete queued messages */
-	MODE_REQUEUE      /* --requeue ID...: failed/ back into the queue */
+	MODE_REQUEUE,     /* --requeue ID...: failed/ back into the queue */
+	MODE_QUEUE_CHECK  /* --queue-check: a monitoring-plugin check */
 };
 
 enum cli_delivery {
@@ -48,6 +49,9 @@ struct options {
 	const char *requeue_id; /* --requeue ID (more IDs follow as operands) */
 	const char *init_host;  /* --init HOST[:PORT] */
 	const char *init_user;  /* --user U (with --init) */
+	const char *warn_age, *crit_age;     /* --warn-age D, --crit-age D */
+	const char *warn_count, *crit_count; /* --warn-count N, --crit-count N
+	                                        (only with --queue-check) */
 	char **rcpts;           /* operands: recipients, or the further IDs
 	                           of -qI, --remove, --requeue (points into
 	                           argv) */
@@ -61,7 +65,9 @@ struct options {
  * ("-ti"), flags with an attached or separate argument ("-fuser@x",
  * "-f user@x", "-FCron", "-F 'Cron Daemon'"), "-o" and "-b" families,
  * "--" and the long options --version, --help, --check, --json,
- * --failed, --force, --init HOST, --user U, --remove ID, --requeue ID.
+ * --failed, --force, --init HOST, --user U, --remove ID, --requeue ID,
+ * --queue-check with --warn-age D, --crit-age D, --warn-count N and
+ * --crit-count N (kept as given, refused without --queue-check).
  * The mode also follows argv[0]: "mailq" lists, "newaliases" rebuilds.
  * Operands are taken only by the modes that use them (sending, -bv, and
  * the ID lists of -qI, --remove and --requeue); any other mode given one

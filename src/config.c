@@ -91,6 +91,7 @@ static char **string_slot(struct config *cfg, const char *key)
 		return &cfg->oauth_client_secret_file;
 	if (strcmp(key, "oauth-refresh-token-file") == 0)
 		return &cfg->oauth_refresh_token_file;
+	if (strcmp(key, "metrics-file") == 0) return &cfg->metrics_file;
 	return NULL;
 }
 
@@ -463,6 +464,7 @@ static const struct {
 	{ "timeout", key_timeout },
 	{ "log", key_log },
 	{ "proxy", key_proxy },
+	{ "metrics-file", key_string },
 };
 
 /*
@@ -1026,5 +1028,6 @@ void config_free(struct config *cfg)
 	free(cfg->oauth_client_id);
 	free(cfg->oauth_client_secret_file);
 	free(cfg->oauth_refresh_token_file);
+	free(cfg->metrics_file);
 	memset(cfg, 0, sizeof(*cfg));
 }

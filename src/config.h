@@ -88,6 +88,7 @@ struct config {
 	                               process of the host; 0 = no limit */
 	struct rate_limit rates[CONFIG_MAX_RATES]; /* per smarthost */
 	size_t nrates;
+	char *metrics_file;         /* Prometheus text file, or NULL */
 };
 
 /*

@@ -21,6 +21,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "mailq.h"
+#include "metrics.h"
 #include "runner.h"
 #include "smtpd.h"
 #include "submit.h"
@@ -68,11 +69,17 @@ static int usage(void)
 	       "in the queue\n"
 	       "       outbox --check                  try every smarthost, send "
 	       "nothing\n"
+	       "       outbox --queue-check [--warn-age D] [--crit-age D] "
+	       "[--warn-count N]\n"
+	       "              [--crit-count N]         monitoring-plugin check "
+	       "of the queue\n"
 	       "       outbox --init HOST[:PORT] [--user U] [--force]  write a "
 	       "config\n"
 	       "       outbox --version | --help\n"
 	       "The config is %s unless -C names another; OUTBOX_* variables\n"
-	       "override it. See outbox(8) and outbox.conf(5).\n",
+	       "override it. See outbox(8) and outbox.conf(5). The key\n"
+	       "metrics-file PATH keeps a Prometheus text file of the queue and "
+	       "its\ndeliveries (outbox(8), MONITORING).\n",
 	       CONFIG_DEFAULT_PATH);
 	return EX_OK;
 }
@@ -117,6 +124,35 @@ static int verify(const struct config *cfg, const struct options *opt)
 		return complain(OB_USAGE, "no recipients given");
 	addr_list_free(&rcpts);
 	return EX_OK;
+}
+
+/*
+ * --queue-check speaks the monitoring-plugins convention (Nagios,
+ * Icinga, Zabbix), the one documented exception to the sysexits codes:
+ * one line on stdout, and 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+ */
+static int plugin_unknown(const char *why)
+{
+	printf("OUTBOX QUEUE UNKNOWN - %s\n", why);
+	return 3;
+}
+
+static int queue_check(const struct config *cfg, const struct options *opt)
+{
+	static const int CODES[] = {
+		[METRICS_OK] = 0, [METRICS_WARNING] = 1,
+		[METRICS_CRITICAL] = 2, [METRICS_UNKNOWN] = 3,
+	};
+	struct metrics_limits lim = { opt->warn_age, opt->crit_age,
+	                              opt->warn_count, opt->crit_count };
+	char line[1024];
+	enum metrics_state st;
+
+	if (opt->nrcpts > 0)
+		return plugin_unknown("--queue-check takes no arguments");
+	st = metrics_check(cfg, &lim, line, sizeof(line));
+	printf("%s\n", line);
+	return (size_t)st < sizeof(CODES) / sizeof(CODES[0]) ? CODES[st] : 3;
 }
 
 static volatile int stop_requested;
@@ -300,6 +336,8 @@ int main(int argc, char **argv)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 #endif
 	if (cli_parse(argc, argv, &opt, err, sizeof(err)) != 0) {
+		if (opt.mode == MODE_QUEUE_CHECK)
+			return plugin_unknown(err);
 		fprintf(stderr, "outbox: %s (see outbox --help)\n", err);
 		return EX_USAGE;
 	}
@@ -330,12 +368,16 @@ int main(int argc, char **argv)
 	}
 	rc = load_config(&opt, &cfg);
 	if (rc != EX_OK)
-		return rc;
+		return opt.mode == MODE_QUEUE_CHECK
+		       ? plugin_unknown("configuration error (see standard error)")
+		       : rc;
 	log_open(cfg.log, cfg.privileged);
 	if (opt.mode == MODE_VERIFY)
 		rc = verify(&cfg, &opt);
 	else if (opt.mode == MODE_CHECK)
 		rc = exit_code(check_run(&cfg, stdout));
+	else if (opt.mode == MODE_QUEUE_CHECK)
+		rc = queue_check(&cfg, &opt);
 	else if (opt.mode == MODE_SMTP)
 		rc = smtpd_run(&cfg, STDIN_FILENO, STDOUT_FILENO, opt.verbose);
 	else if (opt.mode == MODE_LIST || opt.mode == MODE_QUEUE_RUN ||

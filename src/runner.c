@@ -17,6 +17,7 @@
 #include "envelope.h"
 #include "limits.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 struct run {
@@ -26,6 +27,7 @@ struct run {
 	const struct runner_opts *o;
 	struct runner_stats *st;
 	struct addr_list bounces;   /* DSNs queued during this run */
+	struct metrics_tally tally; /* for the metrics file */
 };
 
 static long backoff(const struct config *cfg, long attempts)
@@ -72,6 +74,8 @@ static void settle(struct run *r, struct store_entry *e, int fd,
 	size_t i, nperm = 0;
 	bool bounced = false;
 
+	metrics_note(&r->tally, rep,
+	             now - e->created >= r->cfg->queue_lifetime);
 	for (i = 0; i < rep->nrcpt; i++) {
 		const struct deliver_rcpt *d = &rep->rcpt[i];
 
@@ -190,7 +194,7 @@ int runner_run(struct store *q, const struct config *cfg,
                struct deliver_ctx *ctx, const struct runner_opts *o,
                struct runner_stats *st, char *err, size_t errlen)
 {
-	struct run r = { q, cfg, ctx, o, st, { 0 } };
+	struct run r = { q, cfg, ctx, o, st, { 0 }, { 0 } };
 	struct addr_list ids = { 0 };
 	size_t i;
 	int rc = 0;
@@ -223,6 +227,7 @@ int runner_run(struct store *q, const struct config *cfg,
 		process(&r, r.bounces.addrs[i], true);
 	addr_list_free(&r.bounces);
 	addr_list_free(&ids);
+	metrics_update(cfg, q, &r.tally);
 	return rc;
 }
 

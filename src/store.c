@@ -26,6 +26,10 @@
  *                 (envelope first, then data; a crash between the two
  *                 renames leaves msg/ID.data without msg/ID.env: removed
  *                 as an orphan below, the envelope is in failed/)
+ *   stats         delivery counters per smarthost (metrics.c's text,
+ *                 kept only while metrics-file is set); replaced by
+ *                 rename from tmp/stats, only under the flock of
+ *   stats.lock    an empty file, never removed
  *
  * Commit (store_commit): fsync tmp/ID.data; write tmp/ID.env and fsync
  * it; rename tmp/ID.data -> msg/ID.data; fsync msg/; rename tmp/ID.env ->
@@ -41,6 +45,11 @@
  *   - msg/ID.env with msg/ID.data: queued; sent when due.
  *   - msg/ID.env without msg/ID.data: cannot happen with the order above
  *     (data is renamed and fsynced first); if found, moved to failed/.
+ *   - tmp/stats: a counters update cut short; stats is still the one
+ *     before it (whole), and the next update overwrites tmp/stats. The
+ *     rename is not followed by an fsync of the directory: a power cut
+ *     may lose the last updates (the counters then step back), never
+ *     leave a partial file. A dead holder's lock goes with its process.
  *   - a crash after the server's 250 and before msg/ID.env is updated or
  *     removed: the message is sent again (at-least-once: a duplicate is
  *     possible, a loss is not). The same holds when the connection drops
@@ -541,6 +550,86 @@ static bool exists(int dirfd, const char *name)
 bool store_is_mine(const struct store *q, const struct store_entry *e)
 {
 	return !q->own_only || e->uid == q->caller;
+}
+
+/* ---- the counters file (metrics.c's) ---- */
+
+int store_stats_lock(struct store *q)
+{
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
+	int fd, tries, saved;
+
+	fd = openat(q->dfd, "stats.lock", O_RDWR | O_CREAT | O_CLOEXEC |
+	            O_NOFOLLOW, q->fmode);
+	if (fd < 0)
+		return -1;
+	if (q->fmode != 0600)
+		fchmod(fd, q->fmode);
+	for (tries = 0; tries < 1000; tries++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int store_stats_read(struct store *q, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n = 1;
+	char extra;
+	int fd;
+
+	buf[0] = '\0';
+	fd = openat(q->dfd, "stats", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	while (len + 1 < cap) {
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	/* the buffer is full: is there more? */
+	if (n > 0 && read(fd, &extra, 1) != 0)
+		n = -1;
+	close(fd);
+	buf[len] = '\0';
+	return n < 0 ? -1 : 0;
+}
+
+int store_stats_write(struct store *q, const char *text, size_t len)
+{
+	int fd = openat(q->tmpfd, "stats", O_WRONLY | O_CREAT | O_TRUNC |
+	                O_CLOEXEC | O_NOFOLLOW, q->fmode);
+	int rc = 0, saved;
+
+	if (fd < 0)
+		return -1;
+	if (q->fmode != 0600)
+		fchmod(fd, q->fmode);
+	if (write_all(fd, text, len) != 0 || fsync(fd) != 0)
+		rc = -1;
+	saved = errno;
+	if (close(fd) != 0 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	if (rc == 0 && renameat(q->tmpfd, "stats", q->dfd, "stats") != 0) {
+		rc = -1;
+		saved = errno;
+	}
+	if (rc != 0)
+		unlinkat(q->tmpfd, "stats", 0);
+	errno = saved;
+	return rc;
 }
 
 /* ---- housekeeping ---- */

@@ -138,6 +138,23 @@ void store_drop(struct store *s, const char *id);
  */
 int store_fail(struct store *s, const char *id, const struct store_entry *e);
 
+/*
+ * The counters file, QUEUE/stats: a small text file kept for a module
+ * above the store (metrics.c), which owns its content; the store only
+ * keeps it whole across processes. store_stats_lock takes the counters'
+ * lock (flock on QUEUE/stats.lock, waiting at most about 10 seconds) and
+ * returns its fd: close it to unlock; -1 with errno. store_stats_read
+ * copies the file into buf (cap bytes, always NUL-terminated; "" when
+ * there is none yet): 0, or -1 when it cannot be read or does not fit.
+ * store_stats_write replaces it with text[0..len) (tmp/stats written and
+ * fsynced, renamed to QUEUE/stats): call it with the lock held; 0, or
+ * -1 with errno.
+ */
+#define STORE_STATS_MAX 32768
+int store_stats_lock(struct store *s);
+int store_stats_read(struct store *s, char *buf, size_t cap);
+int store_stats_write(struct store *s, const char *text, size_t len);
+
 /* Remove tmp/ and orphaned msg/ files that no live process holds and
  * that have not changed for a while (see store.c). */
 void store_clean_abandoned(struct store *s);

@@ -20,6 +20,7 @@
 #include "runner.h"
 #include "log.h"
 #include "message.h"
+#include "metrics.h"
 #include "mime.h"
 #include "util.h"
 
@@ -169,6 +170,17 @@ static void notify_refused(struct job *j, const struct deliver_report *rep)
 	free(perm);
 }
 
+/* Count the attempt for the metrics file, and rewrite it. */
+static void record_attempt(struct job *j, const struct deliver_report *rep)
+{
+	struct metrics_tally t = { 0 };
+
+	if (j->cfg->metrics_file == NULL)
+		return;
+	metrics_note(&t, rep, false);
+	metrics_update(j->cfg, j->q, &t);
+}
+
 static enum ob_status deliver_now(struct job *j)
 {
 	struct deliver_report rep;
@@ -224,6 +236,7 @@ static enum ob_status deliver_now(struct job *j)
 	/* the client will hear 250 for the others: tell the sender by mail */
 	if (refused && j->s->notify_refused && st == OB_NOUSER && j->s->nok > 0)
 		notify_refused(j, &rep);
+	record_attempt(j, &rep);
 	addr_list_free(&temp);
 	deliver_report_free(&rep);
 	return st;

@@ -2,7 +2,8 @@
 # Installs the Debian packages that building and testing outbox need,
 # when they are missing. Needs root (or prints what to install).
 # clang and its libFuzzer runtime run the fuzz targets' regression pass
-# (and make fuzz-smoke), cppcheck make lint, dpkg-dev make LEAN=1.
+# (and make fuzz-smoke), cppcheck make lint, dpkg-dev make LEAN=1;
+# python3-prometheus-client parses the metrics file in test_monitoring.py.
 #
 # The client-compatibility tests (tests/integration/test_clients.py,
 # test_postfix.py) drive real programs that hand mail to sendmail: mail(1)
@@ -16,7 +17,8 @@
 # config directory under the test's temporary directory.
 set -eu
 PKGS="gcc make pkg-config libcurl4-gnutls-dev libgnutls28-dev libcmocka-dev
-python3 python3-aiosmtpd python3-pytest openssl curl time
+python3 python3-aiosmtpd python3-pytest python3-prometheus-client openssl
+curl time
 clang libclang-rt-14-dev cppcheck dpkg-dev strace"
 MTA_PKGS="postfix sasl2-bin libsasl2-modules"
 CLIENT_PKGS="bsd-mailx mailutils git git-email libmailtools-perl php-cli"

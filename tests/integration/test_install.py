@@ -221,7 +221,8 @@ def test_bash_completion_knows_every_option_of_the_usage(outbox):
     usage = outbox.run(["--help"]).stdout.decode() + \
         outbox.run(["--help"]).stderr.decode()
 
-    for opt in set(re.findall(r"(?<![\w-])(--?[a-zA-Z][a-zA-Z]*)", usage)):
+    for opt in set(re.findall(r"(?<![\w-])(--?[a-zA-Z](?:[a-zA-Z-]*[a-zA-Z])?)",
+                              usage)):
         if opt in ("-qINTERVAL",):
             continue
         assert opt in offered, f"{opt} from --help is not completed"

@@ -505,6 +505,38 @@ static void test_argv_untouched(void **state)
 	assert_null(av[4]);
 }
 
+/* --queue-check: the thresholds are kept as given, and belong to it. */
+static void test_queue_check(void **state)
+{
+	static const struct err_row errs[] = {
+		{ { "sendmail", "--queue-check", "--warn-age", NULL },
+		  "--warn-age" },
+		{ { "sendmail", "--crit-count", "5", NULL }, "--queue-check" },
+		{ { "sendmail", "-q", "--warn-age", "1h", NULL },
+		  "--queue-check" },
+	};
+	char *av[] = { (char *)"outbox", (char *)"--queue-check",
+	               (char *)"--warn-age", (char *)"30m",
+	               (char *)"--crit-age", (char *)"2h",
+	               (char *)"--warn-count", (char *)"5",
+	               (char *)"--crit-count", (char *)"50", NULL };
+	struct options o;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(cli_parse(10, av, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.mode, MODE_QUEUE_CHECK);
+	assert_string_equal(o.warn_age, "30m");
+	assert_string_equal(o.crit_age, "2h");
+	assert_string_equal(o.warn_count, "5");
+	assert_string_equal(o.crit_count, "50");
+	assert_int_equal(o.nrcpts, 0);
+	assert_int_equal(cli_parse(2, av, &o, err, sizeof(err)), 0);
+	assert_null(o.warn_age);
+	assert_null(o.crit_count);
+	RUN_ERR(errs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -520,6 +552,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_truncation),
 		cmocka_unit_test(test_argv_untouched),
+		cmocka_unit_test(test_queue_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

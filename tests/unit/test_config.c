@@ -361,6 +361,7 @@ static const char *field_of(const struct config *c, const char *f)
 	if (strcmp(f, "domain") == 0) return c->domain;
 	if (strcmp(f, "queue") == 0) return c->queue;
 	if (strcmp(f, "log") == 0) return c->log;
+	if (strcmp(f, "metrics-file") == 0) return c->metrics_file;
 	fail_msg("no field %s", f);
 	return NULL;
 }
@@ -400,6 +401,9 @@ static const struct key_row key_rows[] = {
 	{ "log syslog", "log", "syslog" },
 	{ "log stderr", "log", "stderr" },
 	{ "log /var/log/outbox.log", "log", "/var/log/outbox.log" },
+	{ "queue off", "metrics-file", NULL },
+	{ "metrics-file /var/lib/node-exporter/outbox.prom", "metrics-file",
+	  "/var/lib/node-exporter/outbox.prom" },
 };
 
 static void test_keys(void **state)
@@ -574,6 +578,7 @@ static const struct err_row err_rows[] = {
 	{ "smarthost h.example\npassword-file " SECRET ".txt\n", 2, NULL },
 	{ "smarthost h.example\nqueue " SECRET "/spool\n", 2, NULL },
 	{ "smarthost h.example\nlog " SECRET ".log\n", 2, NULL },
+	{ "smarthost h.example\nmetrics-file " SECRET ".prom\n", 2, NULL },
 	{ "smarthost h.example\nauth " SECRET "\n", 2, NULL },
 	{ "smarthost h.example\nhelo bad value!" SECRET "\n", 2, NULL },
 	{ "smarthost h.example\nhelo \"" SECRET " x\"\n", 2, NULL },
