@@ -25,6 +25,7 @@ struct deliver_ctx {
 	void *gate_arg;
 	/* why the gate held a smarthost back ("" while it lets through) */
 	char held[CONFIG_MAX_SMARTHOSTS][300];
+	int held_kind[CONFIG_MAX_SMARTHOSTS];   /* the gate's answer */
 	struct deliver_ctx *parked_next;    /* see deliver_park */
 };
 
@@ -215,9 +216,11 @@ static bool held_back(struct deliver_ctx *ctx, size_t h,
                       struct deliver_report *rep)
 {
 	if (ctx->held[h][0] == '\0') {
-		if (ctx->gate == NULL ||
-		    ctx->gate(ctx->gate_arg, h, ctx->held[h],
-		              sizeof(ctx->held[h])) == 0)
+		if (ctx->gate == NULL)
+			return false;
+		ctx->held_kind[h] = ctx->gate(ctx->gate_arg, h, ctx->held[h],
+		                              sizeof(ctx->held[h]));
+		if (ctx->held_kind[h] == 0)
 			return false;
 		if (ctx->held[h][0] == '\0')
 			str_copy(ctx->held[h], sizeof(ctx->held[h]), "held back");
@@ -229,6 +232,7 @@ static bool held_back(struct deliver_ctx *ctx, size_t h,
 	         ctx->cfg->hosts[h].host, ctx->cfg->hosts[h].port);
 	snprintf(rep->reason, sizeof(rep->reason), "not tried: %s",
 	         ctx->held[h]);
+	rep->held_kind = ctx->held_kind[h];
 	return true;
 }
 

@@ -37,6 +37,9 @@ struct deliver_report {
 	/* the last failure was the setup's (smtp_result's setup_error, or
 	 * the secret could not be read): an admin must act */
 	bool setup_error;
+	/* the gate's non-zero answer for the last smarthost it held back
+	 * (see deliver_set_gate), 0 when none was */
+	int held_kind;
 	struct deliver_rcpt *rcpt;
 	size_t nrcpt;
 };
@@ -52,7 +55,8 @@ struct deliver_ctx *deliver_new(const struct config *cfg, bool verbose);
 
 /*
  * The gate asks, before each message goes to smarthost host, whether it
- * may go now (return 0), or not (non-zero, with why set to one line):
+ * may go now (return 0), or not (non-zero, with why set to one line;
+ * the value comes back in deliver_report's held_kind):
  * then that smarthost is not used again by this context (the message is
  * tried on the next smarthost, or stays as it was: not_tried). Used for
  * connection slots and rate limits (limits.h). No gate: always 0.

@@ -36,7 +36,7 @@ struct job {
 	struct timespec start;      /* when the message was taken */
 	struct deliver_ctx *ctx;    /* the direct send's connections */
 	struct limits *lim;         /* its connection slots, rate limits */
-	bool held;                  /* queued: every smarthost held back */
+	bool held;                  /* queued: no free connection slot */
 };
 
 static double elapsed(const struct timespec *t0)
@@ -178,6 +178,8 @@ static void record_attempt(struct job *j, const struct deliver_report *rep)
 	if (j->cfg->metrics_file == NULL)
 		return;
 	metrics_note(&t, rep, false);
+	if (rep->not_tried && rep->held_kind == LIMITS_WAIT)
+		metrics_note_rate_wait(&t, rep->where);
 	metrics_update(j->cfg, j->q, &t);
 }
 
@@ -215,7 +217,7 @@ static enum ob_status deliver_now(struct job *j)
 		         rep.where[0] ? ": " : "", rep.reason);
 		/* held back (no free slot, a rate limit): never tried, so
 		 * due at once, for whoever holds a connection */
-		j->held = rep.not_tried;
+		j->held = rep.not_tried && rep.held_kind == LIMITS_BUSY;
 		if (commit(j, &temp, rep.not_tried ? 0 : 1, why) != OB_OK)
 			st = rep.status;    /* not queued: say what failed */
 		else if (refused) {
