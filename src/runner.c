@@ -171,9 +171,11 @@ static void process(struct run *r, const char *id, bool always)
 	}
 	if ((always || due(r, &e)) && fstat(fd, &st) == 0) {
 		deliver_send(r->ctx, e.sender, &e.rcpts, fd, st.st_size, &rep);
-		if (rep.not_tried) {
-			/* its smarthosts failed earlier in this run: it stays
-			 * due, its envelope untouched */
+		if (rep.not_tried &&
+		    time(NULL) - e.created < r->cfg->queue_lifetime) {
+			/* its smarthosts failed earlier in this run or limit
+			 * us for now: it stays due, its envelope untouched
+			 * (past its lifetime, settle bounces it) */
 			r->st->skipped++;
 		} else {
 			r->st->tried++;

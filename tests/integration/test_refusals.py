@@ -1,4 +1,5 @@
-"""A refusal does not cost the connection (issue 15).
+"""A refusal does not cost the connection; a "too many" reply pauses the
+smarthost for the run (issue 15).
 
 Contract under test (outbox(8) DELIVERY and THE QUEUE, src/smtp.c,
 src/deliver.c):
@@ -11,11 +12,17 @@ src/deliver.c):
     accepted, the next message takes a new session (Postfix slows a
     session down after 10 errors); so does one after a 421, or after the
     server closed the idle connection.
+  * A reply that means "too many" (421 4.3.2; 450/451 with 4.7.x; 452
+    4.5.3) pauses that smarthost for the rest of the run, logged once: the
+    messages not yet sent stay due and untouched (attempts unchanged), and
+    the server sees no further MAIL.  A direct send that meets it queues
+    the message (exit 0).
 
 The smarthost is the aiosmtpd fixture (conftest.py), counting connections;
 its MAIL, DATA and end-of-data answers are chosen per message here.
 """
 
+import time
 from collections import Counter
 
 import pytest
@@ -250,3 +257,163 @@ def test_multiline_refusal_keeps_the_connection(outbox, smarthost, tmp_path):
     err = read_env(qdir / "failed" / failed)["last-error"]
     assert "no such user here" in err and "nor anywhere else" in err, err
     assert subjects(sh)["after multi"] == 1
+
+# ---------------------------------------------------------------------------
+# "too many": the smarthost is paused for the rest of the run
+# ---------------------------------------------------------------------------
+
+def throttle_mail_after(sh, k, reply):
+    """The first k MAIL commands are taken; every later one gets reply."""
+    orig = sh._handler.handle_MAIL
+    seen = {"mail": 0}
+
+    async def handle_MAIL(server, session, envelope, address, options):
+        seen["mail"] += 1
+        if seen["mail"] > k:
+            return reply
+        return await orig(server, session, envelope, address, options)
+    sh._handler.handle_MAIL = handle_MAIL
+
+
+def envelopes(qdir):
+    return {qid: (qdir / "msg" / f"{qid}.env").read_text()
+            for qid in queued_ids(qdir)}
+
+
+LIMIT_REPLIES = [
+    ("421 4.3.2 Too many messages for this session", True),
+    # Postfix's smtpd_hard_error_limit: only this session is done for
+    ("421 4.7.0 Error: too many errors", False),
+    ("450 4.7.1 Rate limit exceeded, slow down", True),
+    ("451 4.7.1 Too many messages per hour", True),
+    ("451 4.3.0 Temporary lookup failure", False),   # not a limit
+]
+
+
+@pytest.mark.parametrize("reply,limit", LIMIT_REPLIES,
+                         ids=[r.split()[0] + "-" + r.split()[1]
+                              for r, _ in LIMIT_REPLIES])
+def test_too_many_pauses_the_smarthost_for_the_run(outbox, smarthost,
+                                                   tmp_path, reply, limit):
+    k, n = 3, 10
+    sh = smarthost()
+    throttle_mail_after(sh, k, reply)
+    log = tmp_path / "o.log"
+    config, qdir = qconfig(outbox, tmp_path, sh, log=str(log))
+    for i in range(n):
+        enqueue(outbox, config, SENDER, [RCPT], f"limited {i}")
+    before = envelopes(qdir)
+    assert len(before) == n
+
+    r = outbox.run(["-q", "-v"], config=config, timeout=120)
+    assert r.returncode == EX_OK, describe(r)
+    assert sh.wait_idle(10)
+    text = log.read_text()
+    assert len(sh.messages) == k, text
+    after = envelopes(qdir)
+    assert set(after) <= set(before) and len(after) == n - k
+    mails = sh.verbs().count("MAIL")
+    if limit:
+        # one MAIL met the limit, then no more; nothing else was touched
+        assert mails == k + 1, (mails, text)
+        assert after == {q: before[q] for q in after}, text
+        paused = [ln for ln in text.splitlines() if "paused" in ln]
+        assert len(paused) == 1, text
+        assert reply.split(" ", 2)[2] in paused[0], paused
+        assert f"{n - k} not tried (smarthost down)" in r.stderr.decode()
+    else:
+        # an ordinary temporary refusal: every message is tried and
+        # deferred, over the one connection (after 421, a new one each)
+        assert mails == n, (mails, text)
+        assert sh.connections == (n - k if reply[:3] == "421" else 1)
+        for qid in after:
+            assert read_env(qdir / "msg" / f"{qid}.env")["attempts"] == "1"
+        assert "paused" not in text
+
+
+def test_too_many_recipients_pauses_after_the_accepted_ones(outbox,
+                                                            smarthost,
+                                                            tmp_path):
+    """452 4.5.3 at the third RCPT: the first two get the message, the
+    rest of its recipients are not even tried and stay queued; the next
+    messages wait for the next run."""
+    rcpts = [f"r{i}@example.com" for i in range(5)]
+    sh = smarthost(rcpt_replies={
+        "r2@example.com": "452 4.5.3 Too many recipients",
+        "r3@example.com": "452 4.5.3 Too many recipients",
+        "r4@example.com": "452 4.5.3 Too many recipients"})
+    log = tmp_path / "o.log"
+    config, qdir = qconfig(outbox, tmp_path, sh, log=str(log))
+    enqueue(outbox, config, SENDER, rcpts, "many rcpts")
+    (first,) = queued_ids(qdir)
+    for i in range(3):
+        enqueue(outbox, config, SENDER, [RCPT], f"after {i}")
+    before = envelopes(qdir)
+
+    # -qI: the many-recipient message first, then the others, in one run
+    others = sorted(q for q in before if q != first)
+    r = outbox.run(["-qI", first, *others], config=config, timeout=120)
+    assert r.returncode == EX_OK, describe(r)
+    assert sh.wait_idle(10)
+    text = log.read_text()
+    assert [m.rcpt_tos for m in sh.messages] == [rcpts[:2]], text
+    rcpt_args = [c.arg for c in sh.commands if c.verb == "RCPT"]
+    assert len(rcpt_args) == 3, rcpt_args        # r3, r4 never sent
+    env = read_env(qdir / "msg" / f"{first}.env")
+    assert env["rcpt"] == [f"<{a}>" for a in rcpts[2:]], env
+    assert "452 4.5.3" in env["last-error"], env
+    after = envelopes(qdir)
+    assert {q: after[q] for q in others} == {q: before[q] for q in others}
+    assert sh.verbs().count("MAIL") == 1
+    assert len([ln for ln in text.splitlines() if "paused" in ln]) == 1
+
+
+def test_direct_send_meeting_a_limit_is_queued(outbox, smarthost, tmp_path):
+    sh = smarthost()
+    throttle_mail_after(sh, 0, "421 4.3.2 Too many connections from you")
+    config, qdir = qconfig(outbox, tmp_path, sh)
+    r = outbox.run(["-f", SENDER, RCPT], message("direct"), config=config)
+    assert r.returncode == EX_OK, describe(r)
+    assert b"queued" in r.stderr and b"421 4.3.2" in r.stderr, r.stderr
+    assert len(queued_ids(qdir)) == 1 and sh.messages == []
+
+
+def test_limited_smarthost_fails_over_to_the_next(outbox, smarthost,
+                                                  tmp_path):
+    """The first smarthost pauses after 2 messages; the second carries the
+    rest in the same run, each over one connection."""
+    a, b = smarthost(), smarthost()
+    throttle_mail_after(a, 2, "451 4.7.1 Sending rate exceeded")
+    log = tmp_path / "o.log"
+    config, qdir = qconfig(outbox, tmp_path, a, log=str(log),
+                           extra_lines=[f"smarthost {b.hostport}"])
+    for i in range(8):
+        enqueue(outbox, config, SENDER, [RCPT], f"over {i}")
+    r = outbox.run(["-q"], config=config, timeout=120)
+    assert r.returncode == EX_OK, describe(r)
+    assert a.wait_idle(10) and b.wait_idle(10)
+    text = log.read_text()
+    assert len(a.messages) == 2 and len(b.messages) == 6, text
+    assert a.verbs().count("MAIL") == 3, text
+    assert a.connections == 1 and b.connections == 1
+    assert queued_ids(qdir) == []
+
+
+def test_limited_forever_still_expires(outbox, smarthost, tmp_path):
+    """A message past queue-lifetime whose smarthost only ever answers
+    "too many" is given up (moved to failed/, its DSN queued), not kept
+    untouched for ever."""
+    sh = smarthost()
+    throttle_mail_after(sh, 0, "451 4.7.1 Too many messages, slow down")
+    config, qdir = qconfig(outbox, tmp_path, sh, queue_lifetime="1s",
+                           log=str(tmp_path / "o.log"))
+    enqueue(outbox, config, SENDER, [RCPT], "never sent")
+    (qid,) = queued_ids(qdir)
+    time.sleep(1.2)
+    r = outbox.run(["-q"], config=config, timeout=120)
+    assert r.returncode == EX_OK, describe(r)
+    text = (tmp_path / "o.log").read_text()
+    assert files(qdir / "failed") == sorted([f"{qid}.data", f"{qid}.env"])
+    assert "expired" in text, text
+    (dsn,) = queued_ids(qdir)          # the DSN waits: the host is paused
+    assert dsn != qid and sh.messages == []
