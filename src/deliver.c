@@ -18,8 +18,10 @@ struct deliver_ctx {
 	bool ready;             /* libcurl and password loaded */
 	char *password;
 	struct smtp_client *client[CONFIG_MAX_SMARTHOSTS];
-	/* why a smarthost's session failed ("" while it works) */
+	/* why a smarthost is not used again in this run ("" while it is):
+	 * its session failed, or it said "too many" (paused) */
 	char down[CONFIG_MAX_SMARTHOSTS][600];
+	bool paused[CONFIG_MAX_SMARTHOSTS];
 	bool down_logged[CONFIG_MAX_SMARTHOSTS];
 	deliver_gate_fn gate;   /* may a message go to a smarthost now? */
 	void *gate_arg;
@@ -85,11 +87,40 @@ static struct smtp_client *client(struct deliver_ctx *ctx, size_t i,
 	return ctx->client[i];
 }
 
-/* Try one smarthost for the recipients still in RCPT_TEMP. */
+/* Smarthost h said "too many": it gets no more messages in this run;
+ * logged now, once. */
+static void pause_host(struct deliver_ctx *ctx, size_t h,
+                       const struct smtp_result *res)
+{
+	str_copy(ctx->down[h], sizeof(ctx->down[h]), res->reason);
+	ctx->paused[h] = true;
+	if (!ctx->down_logged[h])
+		log_event(LOG_WARNING, "smarthost %s: %s; paused: no more "
+		          "messages to it in this run", res->where, res->reason);
+	ctx->down_logged[h] = true;
+}
+
+/* Did the attempt leave the message as it was: a "too many" reply, and
+ * no recipient accepted or refused for good? */
+static bool untouched(const struct smtp_result *res)
+{
+	size_t i;
+
+	for (i = 0; res->too_many && i < res->nrcpt; i++) {
+		if (res->rcpt[i].state != RCPT_TEMP)
+			return false;
+	}
+	return res->too_many;
+}
+
+/*
+ * Try one smarthost for the recipients still in RCPT_TEMP. *same: the
+ * message is as it was (see untouched).
+ */
 static enum ob_status attempt(struct deliver_ctx *ctx, size_t host,
                               bool fresh_token, const char *sender, int fd,
                               off_t size, struct deliver_report *rep,
-                              bool *refused)
+                              bool *refused, bool *same)
 {
 	struct smtp_client *c = client(ctx, host, fresh_token, rep);
 	struct smtp_result res;
@@ -98,6 +129,7 @@ static enum ob_status attempt(struct deliver_ctx *ctx, size_t host,
 	size_t i, n = 0;
 	enum ob_status st;
 
+	*same = false;
 	if (c == NULL) {
 		snprintf(rep->where, sizeof(rep->where), "%s:%d",
 		         ctx->cfg->hosts[host].host, ctx->cfg->hosts[host].port);
@@ -118,8 +150,12 @@ static enum ob_status attempt(struct deliver_ctx *ctx, size_t host,
 		}
 	}
 	st = smtp_send(c, sender, todo, n, fd, size, &res);
-	str_copy(ctx->down[host], sizeof(ctx->down[host]),
-	         res.session_failed ? res.reason : "");
+	*same = untouched(&res);
+	if (res.too_many)
+		pause_host(ctx, host, &res);
+	else
+		str_copy(ctx->down[host], sizeof(ctx->down[host]),
+		         res.session_failed ? res.reason : "");
 	str_copy(rep->where, sizeof(rep->where), res.where);
 	if (st != OB_OK) {
 		str_copy(rep->reason, sizeof(rep->reason), res.reason);
@@ -194,8 +230,9 @@ static bool skip_down(struct deliver_ctx *ctx, size_t h,
 		return false;
 	snprintf(rep->where, sizeof(rep->where), "%s:%d",
 	         ctx->cfg->hosts[h].host, ctx->cfg->hosts[h].port);
-	snprintf(rep->reason, sizeof(rep->reason), "not tried: failed earlier "
-	         "in this run: %s", ctx->down[h]);
+	snprintf(rep->reason, sizeof(rep->reason), "not tried: %s in this "
+	         "run: %s", ctx->paused[h] ? "paused" : "failed earlier",
+	         ctx->down[h]);
 	if (!ctx->down_logged[h])
 		log_event(LOG_WARNING, "smarthost %s: %s; skipped for the rest "
 		          "of this run", rep->where, ctx->down[h]);
@@ -247,7 +284,7 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
                             off_t size, struct deliver_report *rep)
 {
 	enum ob_status st = OB_OK;
-	bool refused = false;
+	bool refused = false, same = false;
 	size_t i, h;
 
 	memset(rep, 0, sizeof(*rep));
@@ -273,14 +310,17 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
 			st = OB_TEMPFAIL;
 			continue;
 		}
-		rep->not_tried = false;
-		st = attempt(ctx, h, false, sender, fd, size, rep, &refused);
+		st = attempt(ctx, h, false, sender, fd, size, rep, &refused,
+		             &same);
 		if (st == OB_NOPERM && oauth_enabled(ctx->cfg)) {
 			/* the token may have been revoked or expired early */
 			smtp_close(ctx->client[h]);
 			ctx->client[h] = NULL;
-			st = attempt(ctx, h, true, sender, fd, size, rep, &refused);
+			st = attempt(ctx, h, true, sender, fd, size, rep,
+			             &refused, &same);
 		}
+		/* after "too many" alone the message is as it was */
+		rep->not_tried = rep->not_tried && same;
 		if (st == OB_SOFTWARE || st == OB_IOERR)
 			return rep->status = st;
 		/* the next smarthost gets what is still temporary here */

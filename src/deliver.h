@@ -31,8 +31,10 @@ struct deliver_report {
 	enum ob_status status;
 	char where[300];        /* last smarthost tried */
 	char reason[600];       /* last failure, one line */
-	/* every smarthost was skipped (each failed its session earlier with
-	 * this context): nothing was tried, the message is as it was */
+	/* the message is as it was: every smarthost was skipped (its
+	 * session failed earlier with this context, or it said "too many")
+	 * or answered this message "too many" with no recipient accepted or
+	 * refused for good (then rcpt[] and reason hold that reply) */
 	bool not_tried;
 	/* the last failure was the setup's (smtp_result's setup_error, or
 	 * the secret could not be read): an admin must act */
@@ -50,7 +52,10 @@ struct deliver_ctx;
  * initialised (libcurl, the password) until the first message needs it.
  * A smarthost whose session fails before MAIL FROM (connect, greeting,
  * TLS, AUTH) is skipped for the context's remaining messages, so a hung
- * server costs one timeout per run; logged once. NULL when out of memory. */
+ * server costs one timeout per run; logged once. So is (paused) one that
+ * answers "too many" (smtp_result's too_many: a rate or connection limit),
+ * logged when it happens. A refused message does not cost the connection
+ * (see smtp.h). NULL when out of memory. */
 struct deliver_ctx *deliver_new(const struct config *cfg, bool verbose);
 
 /*

@@ -176,9 +176,11 @@ static void process(struct run *r, const char *id, bool always)
 	}
 	if ((always || due(r, &e)) && fstat(fd, &st) == 0) {
 		deliver_send(r->ctx, e.sender, &e.rcpts, fd, st.st_size, &rep);
-		if (rep.not_tried) {
-			/* its smarthosts failed earlier in this run or are held
-			 * back: it stays due, its envelope untouched */
+		if (rep.not_tried &&
+		    time(NULL) - e.created < r->cfg->queue_lifetime) {
+			/* its smarthosts failed earlier in this run, limit us
+			 * for now or are held back: it stays due, its envelope
+			 * untouched (past its lifetime, settle bounces it) */
 			r->st->skipped++;
 			if (rep.held_kind == LIMITS_WAIT)
 				metrics_note_rate_wait(&r->tally, rep.where);

@@ -1,43 +1,54 @@
 /*
  * smtp.c - the libcurl transport (see smtp.h).
  *
- * libcurl runs the SMTP dialogue; this module configures it and watches
- * it. Every command libcurl sends and every reply it reads passes through
- * the debug callback (CURLINFO_HEADER_OUT / CURLINFO_HEADER_IN), in order,
- * one dialogue at a time. From that stream we learn which command each
- * reply answers: the reply to the n-th RCPT is the n-th recipient's
- * result, which libcurl itself does not report (with
- * CURLOPT_MAIL_RCPT_ALLLOWFAILS a refused RCPT still ends in CURLE_OK).
+ * libcurl opens the session (CURLOPT_CONNECT_ONLY: connect, greeting,
+ * EHLO, STARTTLS, AUTH) and smtp_xact.c runs each mail transaction over
+ * it, so that a refused message does not cost the connection (see
+ * smtp_xact.h). Every command and reply of both passes one watcher, in
+ * order: libcurl's through the debug callback (CURLINFO_HEADER_OUT /
+ * CURLINFO_HEADER_IN), smtp_xact's through its hooks. From it we learn
+ * which command each reply answers: the reply to the n-th RCPT is the
+ * n-th recipient's result. A session stays open between messages, is
+ * checked before reuse (the server may have closed it), and is dropped
+ * after a timeout, an I/O error or a 421.
  *
  * Two safety rules are enforced here, not left to the server:
  *  - with credentials configured, no message is sent without AUTH
- *    (libcurl silently skips AUTH when the server does not offer it; the
- *    debug stream shows MAIL FROM only once it is on the wire, so the
- *    transfer is aborted right after it, before any RCPT or data);
+ *    (libcurl silently skips AUTH when the server does not offer it: no
+ *    MAIL FROM is sent on a session that did not authenticate);
  *  - tls starttls means CURLUSESSL_ALL: no STARTTLS, no mail.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "smtp.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "envelope.h"
 #include "oauth.h"
 #include "proxy.h"
+#include "smtp_xact.h"
 #include "util.h"
 
 /* Room for one line of the dialogue with its control characters escaped. */
 #define REPLY_LINE_MAX 2048
 
+/*
+ * Refusals a session may collect, with no message accepted since, before
+ * the next message takes a new session. Postfix delays every reply by
+ * smtpd_error_sleep_time (1 s) once a session has made more than
+ * smtpd_soft_error_limit (10) errors without delivering mail, and closes
+ * it at smtpd_hard_error_limit (20): a queue of refused messages would
+ * otherwise crawl.
+ */
+#define SESSION_REFUSALS_MAX 8
+
 enum phase {
 	PH_CONNECT = 0, PH_EHLO, PH_STARTTLS, PH_AUTH, PH_MAIL, PH_RCPT,
-	PH_DATA, PH_BODY, PH_QUIT, PH_OTHER
+	PH_DATA, PH_BODY, PH_QUIT, PH_RSET, PH_OTHER
 };
 
 /* What the debug stream told us about the current transfer. */
@@ -57,7 +68,9 @@ struct dialogue {
 	char tls[160];          /* "TLS1.3 / ECDHE_RSA_AES_256_GCM_SHA384" */
 	int auth_code;          /* the final reply to AUTH */
 	char auth_text[256];
-	bool abort_noauth;      /* MAIL was about to go out without AUTH */
+	bool abort_noauth;      /* MAIL would have gone out without AUTH */
+	int too_many_code;      /* a "too many" reply (xact_too_many) ... */
+	char too_many_text[300]; /* ... and its text */
 	bool read_failed;
 	int read_errno;
 };
@@ -71,9 +84,12 @@ struct smtp_client {
 	bool hide_auth;         /* -v for a caller without the secret */
 	bool need_auth;         /* credentials are configured */
 	bool authed;            /* AUTH done on the current connection */
-	int fd;                 /* message being uploaded */
-	curl_socket_t socks[4]; /* libcurl's open sockets (cut_writes) */
-	size_t nsocks;
+	bool open;              /* a session is open: x carries messages */
+	unsigned refusals;      /* 4xx/5xx to MAIL, RCPT, DATA or the data
+	                           in it since a message was last accepted */
+	struct xact x;
+	char caps[1024];        /* the open session's EHLO extensions */
+	char ip[64];            /* and the address it reached */
 	struct dialogue d;
 	struct smtp_rcpt *rcpt; /* of the current transfer */
 	size_t nrcpt;
@@ -95,7 +111,7 @@ static enum phase command_phase(const char *l, size_t n)
 		{ "EHLO", PH_EHLO }, { "HELO", PH_EHLO },
 		{ "STARTTLS", PH_STARTTLS }, { "AUTH", PH_AUTH },
 		{ "MAIL FROM", PH_MAIL }, { "RCPT TO", PH_RCPT },
-		{ "DATA", PH_DATA }, { "QUIT", PH_QUIT },
+		{ "DATA", PH_DATA }, { "QUIT", PH_QUIT }, { "RSET", PH_RSET },
 	};
 	size_t i;
 
@@ -118,45 +134,6 @@ static void show(const struct smtp_client *c, const char *dir,
 		return;
 	str_escape_ctl(esc, sizeof(esc), l, n);
 	fprintf(stderr, "%s %s\n", dir, esc);
-}
-
-/*
- * MAIL FROM went out without AUTH (the server offered none): close the
- * sending half of the connection at once, so that no RCPT and no data
- * can follow it, whatever libcurl does before the progress callback
- * stops the transfer. The sockets are the ones libcurl opened and has
- * not closed (sockopt_cb, closesocket_cb), so no other fd is touched.
- */
-static void cut_writes(struct smtp_client *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->nsocks; i++)
-		shutdown(c->socks[i], SHUT_WR);
-}
-
-static int sockopt_cb(void *ptr, curl_socket_t s, curlsocktype purpose)
-{
-	struct smtp_client *c = ptr;
-
-	(void)purpose;
-	if (c->nsocks < sizeof(c->socks) / sizeof(c->socks[0]))
-		c->socks[c->nsocks++] = s;
-	return CURL_SOCKOPT_OK;
-}
-
-static int closesocket_cb(void *ptr, curl_socket_t s)
-{
-	struct smtp_client *c = ptr;
-	size_t i;
-
-	for (i = 0; i < c->nsocks; i++) {
-		if (c->socks[i] == s) {
-			c->socks[i] = c->socks[--c->nsocks];
-			break;
-		}
-	}
-	return close(s);
 }
 
 static void on_command(struct smtp_client *c, const char *l, size_t n)
@@ -187,10 +164,6 @@ static void on_command(struct smtp_client *c, const char *l, size_t n)
 	}
 	if (ph == PH_AUTH)
 		d->in_sasl = true;
-	if (ph == PH_MAIL && c->need_auth && !c->authed) {
-		d->abort_noauth = true;
-		cut_writes(c);
-	}
 	if (ph == PH_RCPT)
 		d->nsent_rcpt++;
 	if (ph != PH_OTHER)
@@ -213,8 +186,8 @@ static void reply_done(struct smtp_client *c)
 {
 	struct dialogue *d = &c->d;
 
-	if (d->phase == PH_QUIT) {
-		/* the goodbye says nothing about the message */
+	if (d->phase == PH_QUIT || d->phase == PH_RSET) {
+		/* the goodbye or the reset says nothing about the message */
 		d->code = 0;
 		d->text[0] = '\0';
 		return;
@@ -229,6 +202,15 @@ static void reply_done(struct smtp_client *c)
 	}
 	if (d->phase == PH_AUTH && d->code / 100 == 2)
 		c->authed = true;
+	if (d->phase >= PH_MAIL && d->phase <= PH_BODY && d->code >= 400)
+		c->refusals++;
+	if (d->phase == PH_BODY && d->code / 100 == 2)
+		c->refusals = 0;
+	if (d->phase >= PH_MAIL && d->phase <= PH_BODY &&
+	    d->too_many_code == 0 && xact_too_many(d->code, d->text)) {
+		d->too_many_code = d->code;
+		str_copy(d->too_many_text, sizeof(d->too_many_text), d->text);
+	}
 	if (d->phase == PH_RCPT && d->nsent_rcpt > 0 &&
 	    d->nsent_rcpt <= c->nrcpt) {
 		struct smtp_rcpt *r = &c->rcpt[d->nsent_rcpt - 1];
@@ -334,33 +316,6 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size,
 	return 0;
 }
 
-static int progress_cb(void *ptr, curl_off_t dt, curl_off_t dn,
-                       curl_off_t ut, curl_off_t un)
-{
-	struct smtp_client *c = ptr;
-
-	(void)dt; (void)dn; (void)ut; (void)un;
-	return c->d.abort_noauth ? 1 : 0;
-}
-
-static size_t read_cb(char *buf, size_t size, size_t nitems, void *ptr)
-{
-	struct smtp_client *c = ptr;
-	ssize_t n;
-
-	if (c->d.abort_noauth)
-		return CURL_READFUNC_ABORT;
-	do {
-		n = read(c->fd, buf, size * nitems);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		c->d.read_failed = true;
-		c->d.read_errno = errno;
-		return CURL_READFUNC_ABORT;
-	}
-	return (size_t)n;
-}
-
 /* ---- setting up ---- */
 
 static void build_url(struct smtp_client *c)
@@ -434,25 +389,12 @@ static CURLcode setup(struct smtp_client *c)
 	rc |= curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	rc |= curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb);
 	rc |= curl_easy_setopt(h, CURLOPT_DEBUGDATA, c);
-	rc |= curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	rc |= curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
-	rc |= curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
-	rc |= curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
-	rc |= curl_easy_setopt(h, CURLOPT_READDATA, c);
-	rc |= curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
-	rc |= curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, c);
-	rc |= curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
-	rc |= curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, c);
-	rc |= curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	/* libcurl runs the session up to AUTH; smtp_xact the transaction */
+	rc |= curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
 	rc |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, t);
 	rc |= curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, t);
 	rc |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	rc |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, t);
-#if LIBCURL_VERSION_NUM >= 0x080200
-	rc |= curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLOWFAILS, 1L);
-#else
-	rc |= curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
-#endif
 	rc |= proxy_apply(h, c->cfg);
 	rc |= set_tls(c);
 	rc |= set_auth(c);
@@ -471,7 +413,6 @@ struct smtp_client *smtp_open(const struct config *cfg, size_t index,
 	c->host = &cfg->hosts[index];
 	c->verbose = verbose;
 	c->hide_auth = cfg->privileged && getuid() != 0;
-	c->fd = -1;
 	if (password != NULL) {
 		c->password = strdup(password);
 		if (c->password == NULL)
@@ -591,6 +532,9 @@ static enum ob_status judge(struct smtp_client *c, CURLcode rc,
 		            strerror(d->read_errno));
 	if (rc == CURLE_OK && d->data_code / 100 == 2)
 		return OB_OK;
+	if (rc != CURLE_OK && d->too_many_code != 0)
+		return fail(res, OB_TEMPFAIL, "server limit reached",
+		            d->too_many_text);
 	if (rc != CURLE_OK && d->last_code >= 400)
 		return by_reply(c, res);
 	if (rc == CURLE_OK)
@@ -605,6 +549,11 @@ static void settle_rcpts(struct smtp_client *c, struct smtp_result *res)
 	for (i = 0; i < c->nrcpt; i++) {
 		struct smtp_rcpt *r = &c->rcpt[i];
 
+		if (r->code == 0 && c->d.too_many_code != 0) {
+			/* not sent after a "too many" reply: the same answer */
+			r->code = c->d.too_many_code;
+			str_copy(r->text, sizeof(r->text), c->d.too_many_text);
+		}
 		if (r->code / 100 == 5)
 			r->state = RCPT_PERM;
 		else if (r->code / 100 == 4)
@@ -625,10 +574,16 @@ static void settle_rcpts(struct smtp_client *c, struct smtp_result *res)
 /* "host[address]:port" as Postfix logs it; the address once known. */
 static void relay_name(struct smtp_client *c, struct smtp_result *res)
 {
-	char *ip = NULL;
+	char *info = NULL;
+	const char *ip = c->ip;
 
-	if (curl_easy_getinfo(c->curl, CURLINFO_PRIMARY_IP, &ip) != CURLE_OK ||
-	    ip == NULL || *ip == '\0') {
+	if (!c->open) {
+		ip = NULL;      /* the address of a failed attempt, if any */
+		if (curl_easy_getinfo(c->curl, CURLINFO_PRIMARY_IP, &info) ==
+		    CURLE_OK)
+			ip = info;
+	}
+	if (ip == NULL || *ip == '\0') {
 		res->relay[0] = '\0';      /* no connection: logged as none */
 		return;
 	}
@@ -636,69 +591,162 @@ static void relay_name(struct smtp_client *c, struct smtp_result *res)
 	         c->host->port);
 }
 
-static struct curl_slist *rcpt_list(char *const *rcpts, size_t n)
+/* smtp_xact's dialogue goes to the watcher libcurl's goes to. */
+static void xact_command(void *arg, const char *l, size_t n)
 {
-	struct curl_slist *l = NULL, *t;
-	char buf[1100];
-	size_t i;
+	on_command(arg, l, n);
+}
 
-	for (i = 0; i < n; i++) {
-		snprintf(buf, sizeof(buf), "<%s>", rcpts[i]);
-		t = curl_slist_append(l, buf);
-		if (t == NULL) {
-			curl_slist_free_all(l);
-			return NULL;
-		}
-		l = t;
+static void xact_reply(void *arg, const char *l, size_t n)
+{
+	on_reply_line(arg, l, n);
+}
+
+/*
+ * Forget the session without a goodbye (it is broken, or the server is
+ * closing it): libcurl closes a CONNECT_ONLY connection as a dead one,
+ * without QUIT (lib/url.c Curl_disconnect). The next session starts on
+ * a fresh handle.
+ */
+static void drop(struct smtp_client *c)
+{
+	c->open = false;
+	curl_easy_cleanup(c->curl);
+	c->curl = curl_easy_init();
+	if (c->curl != NULL && setup(c) != CURLE_OK) {
+		curl_easy_cleanup(c->curl);
+		c->curl = NULL;
 	}
-	return l;
+}
+
+/* A session to carry the next message: the open one while it is fit
+ * (*reused), else a new one. */
+static CURLcode session(struct smtp_client *c, bool *reused)
+{
+	struct xact_hooks hooks = { xact_command, xact_reply, c };
+	char *ip = NULL;
+	CURLcode rc;
+
+	if (c->open && c->refusals >= SESSION_REFUSALS_MAX) {
+		xact_quit(&c->x);
+		memset(&c->d, 0, sizeof(c->d));  /* not this message's */
+	}
+	*reused = c->open && xact_idle_ok(&c->x);
+	if (*reused)
+		return CURLE_OK;
+	if (c->open)
+		drop(c);
+	if (c->curl == NULL)
+		return CURLE_OUT_OF_MEMORY;
+	c->authed = false;
+	curl_easy_setopt(c->curl, CURLOPT_VERBOSE, 1L);
+	rc = curl_easy_perform(c->curl);
+	if (rc != CURLE_OK)
+		return rc;
+	if (xact_attach(&c->x, c->curl, c->cfg->timeout, &hooks) != 0) {
+		str_copy(c->errbuf, sizeof(c->errbuf), "no connection");
+		return CURLE_COULDNT_CONNECT;
+	}
+	c->open = true;
+	c->refusals = 0;
+	str_copy(c->caps, sizeof(c->caps), c->d.caps);
+	if (curl_easy_getinfo(c->curl, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
+	    ip != NULL)
+		str_copy(c->ip, sizeof(c->ip), ip);
+	/* libcurl's part of the dialogue is over (and 7.88's
+	 * curl_easy_recv logs a line of its own for each read) */
+	curl_easy_setopt(c->curl, CURLOPT_VERBOSE, 0L);
+	return CURLE_OK;
+}
+
+/* The transaction over the open session. */
+static CURLcode transact(struct smtp_client *c, const char *sender,
+                         char *const *rcpts, size_t nrcpt, int fd,
+                         off_t size)
+{
+	char params[64];
+	enum xact_end end;
+
+	if (c->need_auth && !c->authed) {
+		c->d.abort_noauth = true;       /* no MAIL without AUTH */
+		return CURLE_LOGIN_DENIED;
+	}
+	xact_mail_params(c->caps, sender, rcpts, nrcpt, size, params,
+	                 sizeof(params));
+	end = xact_mail(&c->x, sender, params, rcpts, nrcpt, fd);
+	if (end == XACT_SENT)
+		return c->x.code == 250 ? CURLE_OK : CURLE_WEIRD_SERVER_REPLY;
+	if (c->x.read_errno != 0) {
+		c->d.read_failed = true;
+		c->d.read_errno = c->x.read_errno;
+	}
+	str_copy(c->errbuf, sizeof(c->errbuf), c->x.err);
+	return c->x.rc;
+}
+
+/*
+ * Session and transaction. A reused session that turns out closed before
+ * the server answered anything (nothing can have been accepted) is
+ * replaced by a new one, once.
+ */
+static CURLcode transfer(struct smtp_client *c, const char *sender,
+                         char *const *rcpts, size_t nrcpt, int fd,
+                         off_t size)
+{
+	bool reused = false;
+	CURLcode rc = CURLE_OK;
+	int tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		memset(&c->d, 0, sizeof(c->d));
+		memset(c->rcpt, 0, c->nrcpt * sizeof(*c->rcpt));
+		c->errbuf[0] = '\0';
+		rc = session(c, &reused);
+		if (rc == CURLE_OK)
+			rc = transact(c, sender, rcpts, nrcpt, fd, size);
+		if (rc == CURLE_OK || !reused || c->d.abort_noauth ||
+		    c->x.nreplies > 0 ||
+		    (c->x.rc != CURLE_SEND_ERROR && c->x.rc != CURLE_RECV_ERROR))
+			break;
+	}
+	return rc;
 }
 
 enum ob_status smtp_send(struct smtp_client *c, const char *sender,
                          char *const *rcpts, size_t nrcpt, int fd,
                          off_t size, struct smtp_result *res)
 {
-	struct curl_slist *list;
-	char from[1100];
 	CURLcode rc;
 
 	memset(res, 0, sizeof(*res));
 	str_copy(res->where, sizeof(res->where), c->where);
 	res->rcpt = calloc(nrcpt ? nrcpt : 1, sizeof(*res->rcpt));
-	list = rcpt_list(rcpts, nrcpt);
-	if (res->rcpt == NULL || list == NULL || nrcpt == 0 ||
-	    lseek(fd, 0, SEEK_SET) != 0) {
-		curl_slist_free_all(list);
+	if (res->rcpt == NULL || nrcpt == 0 || lseek(fd, 0, SEEK_SET) != 0) {
 		res->status = fail(res, nrcpt ? OB_SOFTWARE : OB_DATAERR,
 		                   nrcpt ? "cannot prepare the transfer"
 		                         : "no recipients", NULL);
 		return res->status;
 	}
 	res->nrcpt = nrcpt;
-	memset(&c->d, 0, sizeof(c->d));
-	c->errbuf[0] = '\0';
-	c->fd = fd;
 	c->rcpt = res->rcpt;
 	c->nrcpt = nrcpt;
-	snprintf(from, sizeof(from), "<%s>", sender);
-	curl_easy_setopt(c->curl, CURLOPT_MAIL_FROM, from);
-	curl_easy_setopt(c->curl, CURLOPT_MAIL_RCPT, list);
-	curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
-	rc = curl_easy_perform(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_MAIL_RCPT, NULL);
-	curl_slist_free_all(list);
+	rc = transfer(c, sender, rcpts, nrcpt, fd, size);
 	relay_name(c, res);
 	res->status = judge(c, rc, res);
 	res->session_failed = res->status != OB_OK &&
 	                      res->status != OB_IOERR &&
 	                      res->status != OB_SOFTWARE &&
 	                      (c->d.phase < PH_MAIL || c->d.abort_noauth);
+	res->too_many = c->d.too_many_code != 0;
+	if (res->too_many && res->status == OB_OK)
+		fail(res, OB_OK, "server limit reached", c->d.too_many_text);
 	if (res->status == OB_OK)
 		str_copy(res->reply, sizeof(res->reply), c->d.data_text);
 	settle_rcpts(c, res);
+	if (c->open && !c->x.usable)
+		drop(c);
 	c->rcpt = NULL;
 	c->nrcpt = 0;
-	c->fd = -1;
 	return res->status;
 }
 
@@ -806,6 +854,8 @@ void smtp_close(struct smtp_client *c)
 {
 	if (c == NULL)
 		return;
+	if (c->open)
+		xact_quit(&c->x);
 	if (c->curl != NULL)
 		curl_easy_cleanup(c->curl);
 	if (c->password != NULL) {

@@ -2,9 +2,10 @@
  * smtp.h - the libcurl transport: one smarthost, one or more messages.
  *
  * A client is one libcurl easy handle for one smarthost; messages sent
- * through the same client reuse its connection (no new TLS handshake).
- * The server's replies are read from libcurl's debug stream, so each
- * recipient gets the server's own reply code and text.
+ * through the same client reuse its connection (no new TLS handshake),
+ * also after a message was refused (at MAIL, RCPT, DATA or after the
+ * data: the transaction is reset with RSET). Each recipient gets the
+ * server's own reply code and text.
  */
 #ifndef OUTBOX_SMTP_H
 #define OUTBOX_SMTP_H
@@ -47,6 +48,12 @@ struct smtp_result {
 	 * one: AUTH refused or not offered, certificate not trusted,
 	 * STARTTLS required but not offered; an admin must act */
 	bool setup_error;
+	/* the server said "too many" (421 4.3.2, 450/451 4.7.x, 452 4.5.3:
+	 * it limits this client for now): sending it more soon is
+	 * useless. reason then names that reply, whatever the status (some
+	 * recipients may have been accepted before it); recipients not tried
+	 * after it have its reply as theirs. */
+	bool too_many;
 	struct smtp_rcpt *rcpt; /* one per recipient, in the order given */
 	size_t nrcpt;
 };

@@ -10,7 +10,13 @@ unprivileged daemons could not enter), the master daemon in the foreground
   * SASL AUTH through Cyrus SASL's sasldb (saslpasswd2), required for
     every recipient (smtpd_recipient_restrictions =
     permit_sasl_authenticated, reject), and only after STARTTLS;
-  * delivery by virtual(8) into a Maildir for user@example.test.
+  * delivery by virtual(8) into a Maildir for user@example.test (and for
+    the senders of the refusal tests, who get their DSNs there);
+  * refusals chosen by sender: DATA refused for nodata@example.test
+    (smtpd_data_restrictions), the message refused after the final dot for
+    eod@example.test (smtpd_end_of_data_restrictions); MAIL FROM is
+    refused for a message over message_size_limit (SIZE=), every RCPT for
+    unknown users.
 
 outbox relays to it with `tls starttls`, user/password and ca-file; the
 test then reads the delivered file.  Postfix is stopped (SIGTERM to the
@@ -111,7 +117,15 @@ smtpd_sasl_local_domain = {domain}
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 smtpd_recipient_restrictions = permit_sasl_authenticated, reject
 smtpd_error_sleep_time = 0
+smtpd_data_restrictions = check_sender_access texthash:{base}/conf/data_senders
+smtpd_end_of_data_restrictions =
+    check_sender_access texthash:{base}/conf/eod_senders
 """
+
+# Senders with a mailbox besides USER (the refusal tests' DSNs land there).
+SENDER_BOXES = ("nodata", "eod", "big")
+DATA_SENDERS = "nodata@example.test REJECT no DATA from this sender\n"
+EOD_SENDERS = "eod@example.test REJECT refused after the data\n"
 
 # Debian's Cyrus SASL build looks for CONFIG_DIR/sasl/smtpd.conf;
 # cyrus_sasl_config_path (above) names the same place for other builds.
@@ -252,7 +266,11 @@ def postfix(tls_certs):
         (base / "conf" / "main.cf").write_text(MAIN_CF.format(**fmt))
         (base / "conf" / "master.cf").write_text(
             MASTER_CF.format(listen=f"127.0.0.1:{port}"))
-        (base / "conf" / "vmailbox").write_text(f"{USER} user/\n")
+        (base / "conf" / "vmailbox").write_text(
+            f"{USER} user/\n" +
+            "".join(f"{b}@{DOMAIN} {b}/\n" for b in SENDER_BOXES))
+        (base / "conf" / "data_senders").write_text(DATA_SENDERS)
+        (base / "conf" / "eod_senders").write_text(EOD_SENDERS)
         (base / "conf" / "sasl" / "smtpd.conf").write_text(
             SMTPD_CONF.format(**fmt))
         sasldb = base / "conf" / "sasl" / "sasldb2"
@@ -377,3 +395,106 @@ def test_postfix_unknown_user_exit_67(outbox, postfix, tls_certs, tmp_path):
     files = postfix.wait_delivered(before)
     assert len(files) == 1
     assert parse(files[0].read_bytes())["Subject"] == "partly"
+
+
+# ---------------------------------------------------------------------------
+# A refusal does not cost the connection (issue 15)
+# ---------------------------------------------------------------------------
+
+def _smtpd_sessions(postfix, offset: int, timeout=DELIVERY_TIMEOUT) -> int:
+    """The smtpd sessions ("connect from" lines) in Postfix's log after
+    offset, once each has its "disconnect from" (postlogd writes the log
+    a moment later)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = postfix.log()[offset:]
+        conn = log.count("]: connect from ")
+        if conn == log.count("]: disconnect from ") or \
+                time.monotonic() > deadline:
+            return conn
+        time.sleep(0.1)
+
+
+def _maildir_count(postfix, box: str) -> int:
+    new = postfix.base / "mail" / box / "new"
+    return len(list(new.iterdir())) if new.is_dir() else 0
+
+
+def _enqueue(outbox, config, sender, rcpt, subject, body=b"x\n"):
+    r = outbox.run(["-odq", "-f", sender, rcpt],
+                   b"Subject: " + subject.encode() + b"\n\n" + body,
+                   config=config, timeout=60)
+    assert r.returncode == 0, describe(r)
+
+
+def test_postfix_refusals_share_one_connection(outbox, postfix, tls_certs,
+                                               tmp_path):
+    """Refused at MAIL (SIZE over message_size_limit), at every RCPT, at
+    DATA and after the final dot, 7 refusals among good messages, and the
+    DSNs for them: one queue run, one connection (before: one per refusal
+    before the dot plus one for the DSNs; and the good message after a
+    refusal after the dot was bounced "503 5.5.1 nested MAIL command")."""
+    log = tmp_path / "o.log"
+    config = write_config(outbox, tmp_path, postfix, tls_certs,
+                          queue=str(tmp_path / "queue"), log=str(log))
+    big = b"y" * 76 + b"\n"
+    big = big * (10_300_000 // len(big))      # over Postfix's 10240000
+    boxes = {b: _maildir_count(postfix, b) for b in ("user",) + SENDER_BOXES}
+    _enqueue(outbox, config, f"big@{DOMAIN}", USER, "big", big)
+    for i in range(2):
+        _enqueue(outbox, config, USER, f"nosuchuser@{DOMAIN}", f"rcpt {i}")
+        _enqueue(outbox, config, f"nodata@{DOMAIN}", USER, f"data {i}")
+        _enqueue(outbox, config, f"eod@{DOMAIN}", USER, f"eod {i}")
+        _enqueue(outbox, config, USER, USER, f"good {i}")
+    offset = len(postfix.log())
+
+    r = outbox.run(["-q"], config=config, timeout=120)
+    assert r.returncode == 0, describe(r, log=log)
+    sessions = _smtpd_sessions(postfix, offset)
+    text = postfix.log()[offset:]
+    assert sessions == 1, f"{sessions} connections\n{text}"
+    # that one session: one STARTTLS, one AUTH, a QUIT at the end
+    (bye,) = [ln for ln in text.splitlines() if "]: disconnect from " in ln]
+    for count in ("starttls=1", "auth=1", "quit=1"):
+        assert count in bye, bye
+    for kind, n in (("552 5.3.4", 1), ("550 5.1.1", 2),
+                    ("Sender address rejected: no DATA", 2),
+                    ("Sender address rejected: refused after", 2)):
+        assert text.count(kind) == n, (kind, text)
+    assert "nested MAIL" not in text and "lost connection" not in text
+    # 2 good messages + 2 DSNs for the unknown user to USER; the DSNs to
+    # the other senders
+    want = {"user": 4, "big": 1, "nodata": 2, "eod": 2}
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while time.monotonic() < deadline and any(
+            _maildir_count(postfix, b) - boxes[b] < n
+            for b, n in want.items()):
+        time.sleep(0.1)
+    got = {b: _maildir_count(postfix, b) - boxes[b] for b in want}
+    assert got == want, (got, log.read_text())
+
+
+def test_postfix_refused_recipients_few_connections(outbox, postfix,
+                                                    tls_certs, tmp_path):
+    """N queued messages whose every recipient is refused, then their N
+    DSNs, in one queue run: 8 refusals to a session (a new one before
+    Postfix's smtpd_soft_error_limit slows the replies down), so
+    N / 8 + 1 connections (before: N + 1)."""
+    n = 20
+    log = tmp_path / "o.log"
+    config = write_config(outbox, tmp_path, postfix, tls_certs,
+                          queue=str(tmp_path / "queue"), log=str(log))
+    before = postfix.delivered()
+    for i in range(n):
+        _enqueue(outbox, config, USER, f"nosuchuser{i}@{DOMAIN}", f"r {i}")
+    offset = len(postfix.log())
+    r = outbox.run(["-q"], config=config, timeout=120)
+    assert r.returncode == 0, describe(r, log=log)
+    sessions = _smtpd_sessions(postfix, offset)
+    text = postfix.log()[offset:]
+    # 8 refusals in each of the first sessions; the last one carries the
+    # rest and the DSNs
+    assert sessions == -(-n // 8), f"{sessions} connections\n{text}"
+    assert text.count("550 5.1.1") == n
+    assert "too many errors" not in text
+    postfix.wait_delivered(before, n)              # the DSNs

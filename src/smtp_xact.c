@@ -1,0 +1,427 @@
+/*
+ * smtp_xact.c - one SMTP mail transaction over libcurl's connection (see
+ * smtp_xact.h).
+ *
+ * Bytes go through curl_easy_send/curl_easy_recv, so TLS (and a proxy)
+ * stay libcurl's business; waiting is poll(2) on libcurl's socket, always
+ * after libcurl said CURLE_AGAIN (GnuTLS may hold decrypted bytes that
+ * the socket no longer shows). The message is dot-stuffed the way libcurl
+ * does it: a "." that starts a line (after CRLF, or first in the message)
+ * is doubled, and the end is ".\r\n", preceded by CRLF when the message
+ * does not end with one.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "smtp_xact.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* Lines in one reply before it counts as nonsense. */
+#define REPLY_LINES_MAX 200
+/* Message bytes read at a time (the stuffed copy is at most twice that). */
+#define BODY_CHUNK 16384
+
+static long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The connection is done for: say why (what, and detail when not NULL).
+ * Returns -1. */
+static int broken(struct xact *x, CURLcode rc, const char *what,
+                  const char *detail)
+{
+	x->usable = false;
+	x->rc = rc;
+	snprintf(x->err, sizeof(x->err), "%.60s%s%.180s", what,
+	         detail ? ": " : "", detail ? detail : "");
+	return -1;
+}
+
+/* Wait until the socket is readable (events POLLIN) or writable, at
+ * most until deadline. 0, or -1 when the time is up. */
+static int wait_for(struct xact *x, short events, long deadline)
+{
+	struct pollfd p = { .fd = x->sock, .events = events };
+	char what[64];
+	int r;
+
+	do {
+		long left = deadline - now_ms();
+
+		if (left <= 0) {
+			snprintf(what, sizeof(what), "the server did not "
+			         "respond for %ld s", x->timeout);
+			return broken(x, CURLE_OPERATION_TIMEDOUT, what, NULL);
+		}
+		r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+	} while (r == 0 || (r < 0 && errno == EINTR));
+	return r < 0 ? broken(x, CURLE_RECV_ERROR, "poll", strerror(errno))
+	             : 0;
+}
+
+static int send_all(struct xact *x, const char *buf, size_t len)
+{
+	long deadline = now_ms() + x->timeout * 1000;
+
+	while (len > 0) {
+		size_t n = 0;
+		CURLcode rc = curl_easy_send(x->curl, buf, len, &n);
+
+		if (rc == CURLE_AGAIN) {
+			if (wait_for(x, POLLOUT, deadline) != 0)
+				return -1;
+			continue;
+		}
+		if (rc != CURLE_OK)
+			return broken(x, rc, "cannot send to the server",
+			              curl_easy_strerror(rc));
+		buf += n;
+		len -= n;
+		deadline = now_ms() + x->timeout * 1000;   /* progress */
+	}
+	return 0;
+}
+
+/* Read more into x->in, waiting at most until deadline. */
+static int fill(struct xact *x, long deadline)
+{
+	for (;;) {
+		size_t n = 0;
+		CURLcode rc = curl_easy_recv(x->curl, x->in + x->inlen,
+		                             sizeof(x->in) - x->inlen, &n);
+
+		if (rc == CURLE_OK && n == 0)
+			return broken(x, CURLE_RECV_ERROR,
+			              "the server closed the connection", NULL);
+		if (rc == CURLE_OK) {
+			x->inlen += n;
+			return 0;
+		}
+		if (rc != CURLE_AGAIN)
+			return broken(x, rc, "cannot read from the server",
+			              curl_easy_strerror(rc));
+		if (wait_for(x, POLLIN, deadline) != 0)
+			return -1;
+	}
+}
+
+/* One line (without CRLF) into line; *n its length. */
+static int read_line(struct xact *x, char *line, size_t *n, long deadline)
+{
+	for (;;) {
+		char *nl = memchr(x->in, '\n', x->inlen);
+
+		if (nl != NULL) {
+			size_t len = (size_t)(nl - x->in);
+			size_t take = len + 1;
+
+			if (len > 0 && x->in[len - 1] == '\r')
+				len--;
+			memcpy(line, x->in, len);
+			*n = len;
+			memmove(x->in, x->in + take, x->inlen - take);
+			x->inlen -= take;
+			return 0;
+		}
+		if (x->inlen == sizeof(x->in))
+			return broken(x, CURLE_WEIRD_SERVER_REPLY, "protocol "
+			              "error: a reply line too long", NULL);
+		if (fill(x, deadline) != 0)
+			return -1;
+	}
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Read one whole reply (its lines go to the hooks); x->code is its code
+ * and last its final line. After 421 the server closes the connection. */
+static int read_reply(struct xact *x, char *last, size_t lastsize)
+{
+	long deadline = now_ms() + x->timeout * 1000;
+	char line[XACT_LINE_MAX];
+	size_t n, lines;
+
+	for (lines = 0; lines < REPLY_LINES_MAX; lines++) {
+		if (read_line(x, line, &n, deadline) != 0)
+			return -1;
+		x->hooks.reply(x->hooks.arg, line, n);
+		if (n >= 3 && is_digit(line[0]) && is_digit(line[1]) &&
+		    is_digit(line[2]) && (n == 3 || line[3] == ' ')) {
+			x->code = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
+			          (line[2] - '0');
+			x->nreplies++;
+			if (x->code == 421)
+				x->usable = false;
+			snprintf(last, lastsize, "%.*s", (int)n, line);
+			return 0;
+		}
+	}
+	return broken(x, CURLE_WEIRD_SERVER_REPLY, "protocol error: no end "
+	              "to the server's reply", NULL);
+}
+
+/* Send verb + arg + tail + CRLF (reported to the hooks without the
+ * CRLF). A CR or LF inside is refused before anything is sent. */
+static int command(struct xact *x, const char *verb, const char *arg,
+                   const char *tail)
+{
+	char buf[XACT_LINE_MAX];
+	int n = snprintf(buf, sizeof(buf) - 2, "%s%s%s", verb, arg, tail);
+
+	if (n < 0 || (size_t)n >= sizeof(buf) - 2 ||
+	    strpbrk(buf, "\r\n") != NULL) {
+		/* nothing went out, but a transaction may be open */
+		x->usable = false;
+		x->rc = CURLE_BAD_FUNCTION_ARGUMENT;
+		snprintf(x->err, sizeof(x->err), "not sent: an address or "
+		         "parameter too long or with a line break");
+		return -1;
+	}
+	x->hooks.command(x->hooks.arg, buf, (size_t)n);
+	memcpy(buf + n, "\r\n", 2);
+	return send_all(x, buf, (size_t)n + 2);
+}
+
+/* The dot-stuffed message and the final dot. */
+static int send_body(struct xact *x, int fd)
+{
+	char in[BODY_CHUNK], out[2 * BODY_CHUNK];
+	int crlf = 2;           /* 2: at the start of a line */
+	ssize_t n, i;
+	size_t k;
+
+	for (;;) {
+		do {
+			n = read(fd, in, sizeof(in));
+		} while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			x->read_errno = errno;
+			return broken(x, CURLE_READ_ERROR, "cannot read the "
+			              "spooled message", strerror(errno));
+		}
+		if (n == 0)
+			break;
+		for (i = 0, k = 0; i < n; i++) {
+			if (in[i] == '.' && crlf == 2)
+				out[k++] = '.';
+			out[k++] = in[i];
+			crlf = in[i] == '\r' ? 1 :
+			       in[i] == '\n' && crlf == 1 ? 2 : 0;
+		}
+		if (send_all(x, out, k) != 0)
+			return -1;
+	}
+	return crlf == 2 ? send_all(x, ".\r\n", 3)
+	                 : send_all(x, "\r\n.\r\n", 5);
+}
+
+/* RSET, unless the server is closing (after 421); x->code is kept. */
+static void reset(struct xact *x)
+{
+	int code = x->code;
+	char last[XACT_LINE_MAX];
+
+	if (x->usable && (command(x, "RSET", "", "") != 0 ||
+	                  read_reply(x, last, sizeof(last)) != 0 ||
+	                  x->code / 100 != 2))
+		x->usable = false;
+	x->code = code;
+}
+
+/* A refusal: the transaction is reset. what is "MAIL failed: %d"-like. */
+static enum xact_end refused(struct xact *x, const char *what)
+{
+	reset(x);
+	x->rc = CURLE_SEND_ERROR;
+	snprintf(x->err, sizeof(x->err), what, x->code);
+	return XACT_REFUSED;
+}
+
+int xact_attach(struct xact *x, CURL *curl, long timeout,
+                const struct xact_hooks *hooks)
+{
+	curl_socket_t s = CURL_SOCKET_BAD;
+
+	memset(x, 0, sizeof(*x));
+	x->sock = CURL_SOCKET_BAD;
+	if (curl_easy_getinfo(curl, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK ||
+	    s == CURL_SOCKET_BAD)
+		return -1;
+	x->curl = curl;
+	x->sock = s;
+	x->timeout = timeout > 0 ? timeout : 60;
+	x->hooks = *hooks;
+	x->usable = true;
+	return 0;
+}
+
+bool xact_idle_ok(struct xact *x)
+{
+	struct pollfd p = { .fd = x->sock, .events = POLLIN };
+	size_t n = 0;
+	CURLcode rc;
+
+	if (!x->usable || x->inlen > 0)
+		return false;
+	if (poll(&p, 1, 0) == 0)
+		return true;
+	/* readable: TLS housekeeping (a session ticket) is fine; bytes of
+	 * a reply nobody asked for, or the end of the stream, are not */
+	rc = curl_easy_recv(x->curl, x->in, sizeof(x->in), &n);
+	if (rc == CURLE_AGAIN)
+		return true;
+	x->usable = false;
+	return false;
+}
+
+static enum xact_end rcpt_and_data(struct xact *x, char *const *rcpts,
+                                   size_t nrcpt, int fd)
+{
+	char last[XACT_LINE_MAX];
+	size_t i, ok = 0;
+
+	for (i = 0; i < nrcpt && x->usable; i++) {
+		if (command(x, "RCPT TO:<", rcpts[i], ">") != 0 ||
+		    read_reply(x, last, sizeof(last)) != 0)
+			return XACT_BROKEN;
+		if (x->code / 100 == 2)
+			ok++;
+		if (xact_too_many(x->code, last))
+			break;  /* the rest would be refused the same way */
+	}
+	if (ok == 0 || !x->usable)
+		return refused(x, "RCPT failed: %d (last error)");
+	if (command(x, "DATA", "", "") != 0 ||
+	    read_reply(x, last, sizeof(last)) != 0)
+		return XACT_BROKEN;
+	if (x->code != 354)
+		return refused(x, "DATA failed: %d");
+	if (send_body(x, fd) != 0 || read_reply(x, last, sizeof(last)) != 0)
+		return XACT_BROKEN;
+	if (x->code != 250 && x->code / 100 != 4 && x->code / 100 != 5) {
+		/* nonsense after the dot: in what state is the server? */
+		broken(x, CURLE_WEIRD_SERVER_REPLY, "protocol error: reply "
+		       "after the message", last);
+		return XACT_BROKEN;
+	}
+	/* The transaction is over whatever the reply (RFC 5321 4.1.1.4),
+	 * but Postfix keeps it open after smtpd_end_of_data_restrictions
+	 * refused it ("503 5.5.1 nested MAIL command" follows): RSET. */
+	if (x->code != 250)
+		reset(x);
+	return XACT_SENT;
+}
+
+enum xact_end xact_mail(struct xact *x, const char *sender,
+                        const char *params, char *const *rcpts, size_t nrcpt,
+                        int fd)
+{
+	char last[XACT_LINE_MAX], tail[XACT_LINE_MAX];
+
+	x->code = 0;
+	x->nreplies = 0;
+	x->rc = CURLE_OK;
+	x->err[0] = '\0';
+	x->read_errno = 0;
+	if (!x->usable) {
+		broken(x, CURLE_SEND_ERROR, "connection unusable", NULL);
+		return XACT_BROKEN;
+	}
+	snprintf(tail, sizeof(tail), ">%s", params);
+	if (command(x, "MAIL FROM:<", sender, tail) != 0 ||
+	    read_reply(x, last, sizeof(last)) != 0)
+		return XACT_BROKEN;
+	if (x->code / 100 != 2)
+		return refused(x, "MAIL failed: %d");
+	return rcpt_and_data(x, rcpts, nrcpt, fd);
+}
+
+bool xact_has_ext(const char *caps, const char *kw)
+{
+	size_t k = strlen(kw);
+	const char *p = caps;
+
+	while (*p != '\0') {
+		if (str_nieq(p, kw, k) && (p[k] == '\0' || p[k] == ' ' ||
+		                           p[k] == ','))
+			return true;
+		p = strstr(p, ", ");
+		if (p == NULL)
+			break;
+		p += 2;
+	}
+	return false;
+}
+
+static bool is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	}
+	return true;
+}
+
+void xact_mail_params(const char *caps, const char *sender,
+                      char *const *rcpts, size_t n, off_t size, char *out,
+                      size_t outlen)
+{
+	bool utf8 = !is_ascii(sender);
+	size_t i, len;
+
+	for (i = 0; i < n; i++)
+		utf8 = utf8 || !is_ascii(rcpts[i]);
+	out[0] = '\0';
+	if (size > 0 && xact_has_ext(caps, "SIZE"))
+		snprintf(out, outlen, " SIZE=%lld", (long long)size);
+	len = strlen(out);
+	if (utf8 && xact_has_ext(caps, "SMTPUTF8"))
+		snprintf(out + len, outlen - len, " SMTPUTF8");
+}
+
+void xact_quit(struct xact *x)
+{
+	char last[XACT_LINE_MAX];
+
+	if (x->usable && command(x, "QUIT", "", "") == 0)
+		read_reply(x, last, sizeof(last));
+	x->usable = false;
+}
+
+/* The enhanced status code right after the reply code, e.g. "4.7.1". */
+static bool has_status(const char *line, const char *prefix)
+{
+	size_t k = strlen(prefix);
+
+	return strlen(line) > 4 + k && strncmp(line + 4, prefix, k) == 0;
+}
+
+bool xact_too_many(int code, const char *line)
+{
+	switch (code) {
+	case 421:
+		/* not 421 4.7.0: Postfix says that for "too many errors" in
+		 * one session, which a new session does not have */
+		return has_status(line, "4.3.2");
+	case 450:
+	case 451:
+		return has_status(line, "4.7.");
+	case 452:
+		return has_status(line, "4.5.3");
+	default:
+		return false;
+	}
+}
