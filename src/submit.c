@@ -317,17 +317,21 @@ static enum ob_status take_message(struct job *j, int in_fd)
 }
 
 /*
- * After a direct send: when queued messages are due, the open connection
- * carries them on in a detached process (the caller does not wait, not
- * even for the QUIT); without a connection to carry them, a detached
- * queue run of its own (which takes a slot if one is free by then).
- * Else the connection closes.
+ * After a direct send the smarthost accepted: when queued messages are
+ * due, the open connection carries them on in a detached process (the
+ * caller does not wait, not even for the QUIT); without a connection to
+ * carry them, a detached queue run of its own. After a send held back
+ * for want of a connection slot, that run takes a slot if its holder let
+ * it go meanwhile. Else the connection closes.
  */
 static void finish(struct job *j, enum ob_status st)
 {
 	bool due = j->q != NULL && runner_has_due(j->q);
+	bool sent = st == OB_OK && !j->s->queued;
 
-	if (due && deliver_connected(j->ctx) &&
+	/* only after the smarthost took this message: one that deferred it
+	 * is not asked to take more now */
+	if (due && sent && deliver_connected(j->ctx) &&
 	    runner_carry_on(j->cfg, j->ctx, j->lim)) {
 		deliver_park(j->ctx);
 	} else {
@@ -336,8 +340,7 @@ static void finish(struct job *j, enum ob_status st)
 		j->lim = NULL;
 		/* delivered: an opportunistic flush; held back: a run that
 		 * takes a slot if its holder let it go meanwhile */
-		if (due && ((st == OB_OK && !j->s->queued) ||
-		            (j->s->queued && j->held)))
+		if (due && (sent || (j->s->queued && j->held)))
 			runner_run_detached(j->cfg, NULL);
 	}
 	j->ctx = NULL;
