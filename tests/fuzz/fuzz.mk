@@ -35,22 +35,23 @@ FUZZ_REQUIRED ?= 0
 FUZZ_PKG_CFLAGS := $(shell pkg-config --cflags libcurl gnutls 2>/dev/null)
 FUZZ_PKG_LIBS   := $(shell pkg-config --libs libcurl gnutls 2>/dev/null)
 
-FUZZ_TARGETS  := address message config aliases smtpd mime
+FUZZ_TARGETS  := address message config aliases smtpd mime headers
 
 # Each src/*.c a target needs is compiled once with the fuzzing flags into
 # build/fuzz/obj/ and linked into the targets that need it. fuzz_smtpd
 # needs the whole submission path, so it takes every module but main.c
 # (from an archive, so the linker keeps only what is referenced).
 FUZZ_MODS_address := address
-FUZZ_MODS_message := message address util
+FUZZ_MODS_message := message headers address util
 FUZZ_MODS_config  := config secret util
 FUZZ_MODS_aliases := aliases address util
 FUZZ_MODS_mime    := mime util
+FUZZ_MODS_headers := headers address
 FUZZ_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
 FUZZ_OBJS := $(FUZZ_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LIB  := $(FUZZ_DIR)/libsrc.a
 FUZZ_LINK_smtpd = $(FUZZ_LIB)
-$(foreach t,address message config aliases mime,$(eval \
+$(foreach t,address message config aliases mime headers,$(eval \
 	FUZZ_LINK_$(t) = $(FUZZ_MODS_$(t):%=$(FUZZ_DIR)/obj/%.o)))
 
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
