@@ -48,6 +48,7 @@ struct token {
 	int type;
 	size_t start;
 	size_t len;
+	size_t end;       /* just past the token as written (quotes included) */
 };
 
 /* Bounded text accumulator; overflow is remembered, never written. */
@@ -76,6 +77,9 @@ struct parser {
 	char *err;
 	size_t errlen;
 	struct addr_list *out;
+	size_t last_end;           /* end of the token consumed last */
+	struct addr_spans *spans;  /* addr_scan_list: where each one is */
+	struct addr_span span;     /* the mailbox being parsed */
 };
 
 static int is_wsp(unsigned char c)
@@ -237,6 +241,7 @@ static int lex_delimited(struct parser *p, char close, int dlit)
 			p->cur.start = open + 1;
 			p->cur.len = p->pos - open - 1;
 			p->pos++;
+			p->cur.end = p->pos;
 			return 0;
 		}
 		if (c == '\\') {
@@ -263,10 +268,12 @@ static int advance(struct parser *p)
 {
 	unsigned char c;
 
+	p->last_end = p->cur.end;
 	if (skip_cfws(p) < 0)
 		return -1;
 	p->cur.start = p->pos;
 	p->cur.len = 0;
+	p->cur.end = p->pos;
 	if (p->pos >= p->len) {
 		p->cur.type = T_END;
 		return 0;
@@ -277,6 +284,7 @@ static int advance(struct parser *p)
 			p->pos++;
 		p->cur.type = T_ATOM;
 		p->cur.len = p->pos - p->cur.start;
+		p->cur.end = p->pos;
 		return 0;
 	}
 	switch (c) {
@@ -289,6 +297,7 @@ static int advance(struct parser *p)
 	case '<': case '>': case '@': case ',': case ':': case ';': case '.':
 		p->cur.type = c;
 		p->pos++;
+		p->cur.end = p->pos;
 		return 0;
 	case ')':
 		return fail(p, p->pos, "unbalanced ')'");
@@ -302,6 +311,14 @@ static int advance(struct parser *p)
 	if (is_ctl(c))
 		return fail_ctl(p, p->pos);
 	return fail(p, p->pos, "unexpected character");
+}
+
+/* Where the current token starts as written (a quote or '[' included). */
+static size_t tok_begin(const struct parser *p)
+{
+	if (p->cur.type == T_QSTR || p->cur.type == T_DLIT)
+		return p->cur.start - 1;
+	return p->cur.start;
 }
 
 /* Append the value of a quoted-string token: quotes, pairs, folds undone. */
@@ -438,11 +455,52 @@ static int is_dot_atom(const char *s, size_t n)
 	return 1;
 }
 
+static int span_add(struct addr_spans *sp, const struct addr_span *s)
+{
+	if (sp->count >= sp->cap) {
+		size_t ncap = sp->cap < 8 ? 8 : sp->cap * 2;
+		struct addr_span *nv = realloc(sp->v, ncap * sizeof(*nv));
+
+		if (nv == NULL)
+			return -1;
+		sp->v = nv;
+		sp->cap = ncap;
+	}
+	sp->v[sp->count++] = *s;
+	return 0;
+}
+
+/*
+ * The mailbox that parse_element just added (when it added one) starts
+ * at start; its display name and comments before '<' end at name_end.
+ * Trailing white space is not part of the name; the mailbox ends with
+ * the last token consumed, and its trailing CFWS runs to the next token.
+ */
+static void span_finish(struct parser *p, size_t before, size_t start,
+                        size_t name_end)
+{
+	struct addr_span *s;
+
+	if (p->spans == NULL || p->out->count == before || p->spans->count == 0)
+		return;
+	s = &p->spans->v[p->spans->count - 1];
+	while (name_end > start && (is_wsp((unsigned char)p->s[name_end - 1]) ||
+	                            p->s[name_end - 1] == '\r' ||
+	                            p->s[name_end - 1] == '\n'))
+		name_end--;
+	s->start = start;
+	s->name_end = name_end;
+	s->end = p->last_end;
+	s->next = p->cur.start;
+}
+
 /* Append a finished address string to the output list. */
 static int add_addr(struct parser *p, const char *addr, size_t at)
 {
 	if (p->out->count >= ADDR_MAX_COUNT)
 		return fail(p, at, "too many addresses");
+	if (p->spans != NULL && span_add(p->spans, &p->span) < 0)
+		return fail(p, at, "out of memory");
 	if (addr_list_add(p->out, addr) < 0)
 		return fail(p, at, "out of memory");
 	return 0;
@@ -483,6 +541,8 @@ static int finish_mailbox(struct parser *p, const struct words *w, size_t at)
 {
 	struct sbuf d;
 
+	p->span.local_end = p->span.spec_end = p->last_end;
+	p->span.has_domain = p->cur.type == '@';
 	if (p->cur.type != '@') {
 		if (check_local(p, w, at, 0) < 0)
 			return -1;
@@ -495,6 +555,7 @@ static int finish_mailbox(struct parser *p, const struct words *w, size_t at)
 	sb_reset(&d);
 	if (parse_domain(p, &d) < 0)
 		return -1;
+	p->span.spec_end = p->last_end;
 	return emit(p, w, &d, at);
 }
 
@@ -537,6 +598,7 @@ static int parse_angle(struct parser *p)
 	}
 	if (p->cur.type == '@' && skip_route(p) < 0)
 		return -1;
+	p->span.spec_start = tok_begin(p);
 	if (collect_words(p, &w) < 0)
 		return -1;
 	if (p->cur.type == T_END)
@@ -605,23 +667,32 @@ static int parse_group(struct parser *p, const struct words *name,
 static int parse_element(struct parser *p, int in_group)
 {
 	struct words w;
-	size_t at = p->cur.start;
+	size_t at = p->cur.start, name_end, before = p->out->count;
+	size_t begin = tok_begin(p);
 
+	p->span.spec_start = begin;
 	if (collect_words(p, &w) < 0)
 		return -1;
+	name_end = p->cur.start;
 	switch (p->cur.type) {
 	case '<':
-		return parse_angle(p);
+		if (parse_angle(p) < 0)
+			return -1;
+		span_finish(p, before, begin, name_end);
+		return 0;
 	case ':':
 		return parse_group(p, &w, in_group);
 	case '@':
-		return finish_mailbox(p, &w, at);
+		break;
 	default:
+		if (w.nwords == 0 && w.text.len == 0)
+			return fail_after(p);
 		break;
 	}
-	if (w.nwords == 0 && w.text.len == 0)
-		return fail_after(p);
-	return finish_mailbox(p, &w, at);
+	if (finish_mailbox(p, &w, at) < 0)
+		return -1;
+	span_finish(p, before, begin, begin);
+	return 0;
 }
 
 /* address-list with empty elements allowed. */
@@ -686,6 +757,33 @@ int addr_parse_list(const char *s, size_t len, struct addr_list *out,
 		return 0;
 	list_truncate(out, keep);
 	return -1;
+}
+
+int addr_scan_list(const char *s, size_t len, struct addr_list *out,
+                   struct addr_spans *spans, char *err, size_t errlen)
+{
+	struct parser p;
+
+	parser_init(&p, s, len, out, err, errlen);
+	if (out == NULL || spans == NULL || out->count != 0 ||
+	    spans->count != 0 || (s == NULL && len > 0))
+		return fail(&p, 0, "invalid argument");
+	p.spans = spans;
+	if (parse_all(&p) == 0)
+		return 0;
+	list_truncate(out, 0);
+	spans->count = 0;
+	return -1;
+}
+
+void addr_spans_free(struct addr_spans *sp)
+{
+	if (sp == NULL)
+		return;
+	free(sp->v);
+	sp->v = NULL;
+	sp->count = 0;
+	sp->cap = 0;
 }
 
 int addr_parse_one(const char *s, char **out, char *err, size_t errlen)

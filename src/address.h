@@ -43,6 +43,42 @@ int addr_parse_list(const char *s, size_t len, struct addr_list *out,
                     char *err, size_t errlen);
 
 /*
+ * Where one mailbox of a list is, as byte offsets into the input given to
+ * addr_scan_list (display name, comments and quoting exactly as written).
+ */
+struct addr_span {
+	size_t start, end;      /* the mailbox: display name (if any) through
+	                           '>', or the bare addr-spec; without the CFWS
+	                           around it */
+	size_t name_end;        /* [start, name_end): display name and the
+	                           comments before '<' (no trailing blanks);
+	                           name_end == start when there is none */
+	size_t spec_start, spec_end; /* the addr-spec (inside <> if angled;
+	                           without a route; CFWS inside kept) */
+	size_t local_end;       /* end of the local part's last token: where
+	                           "@domain" goes when has_domain is 0 */
+	size_t next;            /* the next token (',', ';') or the input's
+	                           end: [end, next) is the trailing CFWS */
+	int has_domain;
+};
+
+struct addr_spans {
+	struct addr_span *v;    /* v[i] describes out->addrs[i] */
+	size_t count, cap;
+};
+
+/*
+ * addr_parse_list, and also where each mailbox is: spans->v[i] for
+ * out->addrs[i]. out and spans must be empty (zeroed or count 0). Same
+ * returns and errors as addr_parse_list; on error both are left empty.
+ * Free spans with addr_spans_free (NULL is fine).
+ */
+int addr_scan_list(const char *s, size_t len, struct addr_list *out,
+                   struct addr_spans *spans, char *err, size_t errlen);
+
+void addr_spans_free(struct addr_spans *spans);
+
+/*
  * Parse one address as given on a command line (-f, recipient arguments):
  * "user@example.com", "<user@example.com>", "Name <user@example.com>",
  * a bare "user", or the null path "<>" (which yields "").

@@ -130,14 +130,18 @@ int bounce_write(int out, int datafd, const struct bounce_info *b)
 		rnd[0] = (unsigned int)time(NULL);
 	snprintf(boundary, sizeof(boundary), "outbox-%08x%08x", rnd[0], rnd[1]);
 	rfc5322_date(date, sizeof(date), time(NULL));
-	fprintf(o, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n"
-	        "To: <%s>\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+	if (b->from != NULL)
+		fprintf(o, "From: Mail Delivery System <%s>\r\n", b->from);
+	else
+		fprintf(o, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
+		        b->domain);
+	fprintf(o, "To: <%s>\r\nSubject: Undelivered Mail Returned to Sender\r\n"
 	        "Date: %s\r\nMessage-ID: <%s.%s@%s>\r\n"
 	        "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
 	        "Content-Type: multipart/report; report-type=delivery-status;"
 	        "\r\n\tboundary=\"%s\"\r\n\r\n"
 	        "This is a MIME-encapsulated message.\r\n\r\n--%s\r\n",
-	        b->domain, b->sender, date, b->id, boundary + 7, b->domain,
+	        b->sender, date, b->id, boundary + 7, b->domain,
 	        boundary, boundary);
 	write_text_part(o, b);
 	fprintf(o, "--%s\r\n", boundary);

@@ -17,6 +17,8 @@ struct bounce_rcpt {
 struct bounce_info {
 	const char *sender;     /* who gets the DSN (original envelope sender) */
 	const char *domain;     /* for From: MAILER-DAEMON@domain, Message-ID */
+	const char *from;       /* the From address instead, or NULL
+	                           (from-header: envelope_dsn_from) */
 	const char *host;       /* Reporting-MTA */
 	const char *id;         /* queue ID of the original */
 	time_t arrival;

@@ -215,6 +215,28 @@ static int key_from_rewrite(struct parse_ctx *p, const char *key,
 	return 0;
 }
 
+static int key_from_header(struct parse_ctx *p, const char *key,
+                           const char *val)
+{
+	if (strcmp(val, "local") == 0)
+		p->cfg->from_header = FROM_HEADER_LOCAL;
+	else if (strcmp(val, "keep") == 0)
+		p->cfg->from_header = FROM_HEADER_KEEP;
+	else if (strcmp(val, "always") == 0)
+		p->cfg->from_header = FROM_HEADER_ALWAYS;
+	else
+		return bad(p, key, "must be keep, local or always");
+	return 0;
+}
+
+static int key_qualify_headers(struct parse_ctx *p, const char *key,
+                               const char *val)
+{
+	if (parse_bool(val, &p->cfg->qualify_headers) != 0)
+		return bad(p, key, "must be on or off");
+	return 0;
+}
+
 static int key_allow_from(struct parse_ctx *p, const char *key,
                           const char *val)
 {
@@ -453,6 +475,8 @@ static const struct {
 	{ "oauth-client-secret-file", key_string },
 	{ "oauth-refresh-token-file", key_string },
 	{ "from-rewrite", key_from_rewrite },
+	{ "from-header", key_from_header },
+	{ "qualify-headers", key_qualify_headers },
 	{ "allow-from", key_allow_from },
 	{ "queue", key_queue },
 	{ "queue-lifetime", key_duration },
@@ -738,6 +762,7 @@ static int set_defaults(struct config *cfg, const char *path)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->tls = TLS_STARTTLS;
 	cfg->tls_verify = true;
+	cfg->qualify_headers = true;
 	cfg->timeout = DEFAULT_TIMEOUT;
 	cfg->queue_lifetime = 5 * 86400;
 	cfg->failed_lifetime = 30 * 86400;

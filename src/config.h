@@ -33,6 +33,14 @@ enum from_rewrite {
 	REWRITE_ALWAYS
 };
 
+/* from-header: which From (and Sender) fields get the "from" address */
+enum from_header {
+	FROM_HEADER_LOCAL = 0, /* only local ones: bare names, @localhost,
+	                          @this host (default) */
+	FROM_HEADER_KEEP,
+	FROM_HEADER_ALWAYS
+};
+
 struct smarthost {
 	char *host;           /* name or address, without [] */
 	int port;             /* 0 until resolved to the mode's default */
@@ -70,6 +78,9 @@ struct config {
 	char *proxy;                /* NULL: the environment's (unless
 	                               privileged); "none"; or a URL */
 	enum from_rewrite from_rewrite;
+	enum from_header from_header;
+	bool qualify_headers;       /* bare names in address fields get
+	                               @domain (default true) */
 	char *allow_from;           /* NULL = anyone may use -f; "none"; or
 	                               a list of login names */
 	char *password_command;

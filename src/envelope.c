@@ -316,3 +316,52 @@ int envelope_recipients(const struct config *cfg, char **args, size_t nargs,
 	aliases_free(al);
 	return rc;
 }
+
+int envelope_header_policy(const struct config *cfg,
+                           struct headers_policy *p, char **from_buf,
+                           char *err, size_t errlen)
+{
+	char *parsed = NULL;
+	char why[200];
+
+	memset(p, 0, sizeof(*p));
+	*from_buf = NULL;
+	p->domain = cfg->qualify_headers ? envelope_domain(cfg) : NULL;
+	p->is_local = envelope_is_local;
+	p->from_mode = cfg->from_header == FROM_HEADER_ALWAYS
+	                   ? HEADERS_FROM_ALWAYS
+	               : cfg->from_header == FROM_HEADER_LOCAL
+	                   ? HEADERS_FROM_LOCAL : HEADERS_FROM_KEEP;
+	if (cfg->from == NULL || p->from_mode == HEADERS_FROM_KEEP)
+		return 0;
+	if (addr_parse_one(cfg->from, &parsed, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "bad from address: %s", why);
+		return -1;
+	}
+	if (parsed[0] != '\0') {
+		*from_buf = qualify(parsed, envelope_domain(cfg));
+		if (*from_buf == NULL) {
+			free(parsed);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	free(parsed);
+	p->from = *from_buf;
+	return 0;
+}
+
+char *envelope_dsn_from(const struct config *cfg)
+{
+	struct headers_policy p;
+	char *from = NULL;
+	char err[300];
+
+	if (envelope_header_policy(cfg, &p, &from, err, sizeof(err)) != 0)
+		return NULL;
+	if (!headers_from_applies(&p, "")) {
+		free(from);
+		return NULL;
+	}
+	return from;
+}

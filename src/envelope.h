@@ -9,6 +9,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "headers.h"
 
 /*
  * The domain that qualifies bare local names: the "domain" key, else the
@@ -51,5 +52,27 @@ int envelope_sender(const struct config *cfg, const char *arg, char **out,
 int envelope_recipients(const struct config *cfg, char **args, size_t nargs,
                         const struct addr_list *hdr, struct addr_list *out,
                         char *err, size_t errlen);
+
+/*
+ * How the message's address header fields are rewritten (headers.h):
+ * bare names qualified with envelope_domain() unless qualify-headers is
+ * off; From and Sender as from-header says, with the "from" address
+ * (qualified; none when "from" is not set or is <>). Local addresses are
+ * those of envelope_is_local. *from_buf gets the malloc'd address that
+ * p->from points to, or NULL (caller frees). Returns 0, or -1 when "from"
+ * does not parse or memory runs out (err says why).
+ */
+int envelope_header_policy(const struct config *cfg,
+                           struct headers_policy *p, char **from_buf,
+                           char *err, size_t errlen);
+
+/*
+ * The From address of the delivery status notifications outbox writes:
+ * the "from" address when from-header is local or always (a DSN's
+ * MAILER-DAEMON is outbox's own, so local), else NULL for
+ * MAILER-DAEMON@domain. malloc'd (caller frees); NULL also when "from"
+ * does not parse or memory runs out.
+ */
+char *envelope_dsn_from(const struct config *cfg);
 
 #endif

@@ -105,25 +105,21 @@ static int version(void)
 	return EX_OK;
 }
 
+/* -bv: the From and the recipients as they will go (submit_verify);
+ * with -t the message on stdin says who they are. */
 static int verify(const struct config *cfg, const struct options *opt)
 {
-	struct addr_list rcpts = { 0 };
-	char err[512];
-	size_t i;
-	int r = envelope_recipients(cfg, opt->rcpts, opt->nrcpts, NULL, &rcpts,
-	                            err, sizeof(err));
+	struct submission s;
 
-	if (r != 0) {
-		addr_list_free(&rcpts);
-		return complain(r == -2 ? OB_CONFIG : OB_DATAERR, err);
-	}
-	for (i = 0; i < rcpts.count; i++)
-		printf("%s... deliverable: via smarthost %s\n", rcpts.addrs[i],
-		       cfg->hosts[0].host);
-	if (rcpts.count == 0)
-		return complain(OB_USAGE, "no recipients given");
-	addr_list_free(&rcpts);
-	return EX_OK;
+	memset(&s, 0, sizeof(s));
+	s.sender_arg = opt->sender;
+	s.rcpt_args = opt->rcpts;
+	s.nrcpt_args = opt->nrcpts;
+	s.extract_rcpts = opt->extract_rcpts;
+	s.ignore_dots = opt->ignore_dots;
+	s.fullname = opt->fullname;
+	s.errors = stderr;
+	return exit_code(submit_verify(cfg, STDIN_FILENO, &s, stdout));
 }
 
 /*

@@ -418,6 +418,8 @@ static int format_from(struct state *s, char *buf, size_t n)
 	char fallback[300];
 	size_t i, o = 0;
 
+	if (headers_from_applies(s->o->headers, addr))
+		addr = s->o->headers->from;     /* from-header */
 	if (addr[0] == '\0') {
 		snprintf(fallback, sizeof(fallback), "MAILER-DAEMON@%s",
 		         s->o->domain);
@@ -482,46 +484,129 @@ static bool has_kind(const struct headers *h, enum hkind k)
 	return false;
 }
 
+/* Add ", NAME added" to the list of changed fields (bounded). */
+static void note_added(struct message *m, const char *name)
+{
+	size_t n = strlen(m->changed);
+
+	if (n + strlen(name) + 9 < sizeof(m->changed))
+		snprintf(m->changed + n, sizeof(m->changed) - n, "%s%s added",
+		         n ? ", " : "", name);
+}
+
+/* Keep the first From field written, unfolded, for -bv. */
+static void keep_from(struct state *s, const char *t, size_t len)
+{
+	size_t i, k = 0;
+
+	if (s->m->from_field != NULL)
+		return;
+	s->m->from_field = malloc(len + 1);
+	if (s->m->from_field == NULL)
+		return;
+	for (i = 0; i < len; i++) {
+		if (t[i] != '\r' && t[i] != '\n')
+			s->m->from_field[k++] = t[i];
+	}
+	s->m->from_field[k] = '\0';
+}
+
+/* The policy's changes to the address fields (headers.h), into ho. */
+static int rewrite_fields(struct state *s, struct headers_out *ho)
+{
+	struct headers_field *hf;
+	size_t i;
+	int rc;
+
+	memset(ho, 0, sizeof(*ho));
+	if (s->o->headers == NULL)
+		return 0;
+	hf = calloc(s->h.n ? s->h.n : 1, sizeof(*hf));
+	if (hf == NULL)
+		return -1;
+	for (i = 0; i < s->h.n; i++) {
+		hf[i].text = s->h.text + s->h.f[i].off;
+		hf[i].len = s->h.f[i].len;
+	}
+	rc = headers_rewrite(hf, s->h.n, s->o->headers, ho);
+	free(hf);
+	if (rc != 0)
+		return -1;
+	s->m->from_rewritten = ho->from_rewritten;
+	str_copy(s->m->old_from, sizeof(s->m->old_from), ho->old_from);
+	str_copy(s->m->changed, sizeof(s->m->changed), ho->summary);
+	return 0;
+}
+
+/* The message's own fields: Bcc dropped, rewritten ones replaced. */
+static void emit_fields(struct state *s, const struct headers_out *ho)
+{
+	const struct headers *h = &s->h;
+	size_t i;
+
+	for (i = 0; i < h->n; i++) {
+		const char *t = h->text + h->f[i].off;
+		size_t len = h->f[i].len;
+
+		if (h->f[i].kind == H_BCC || h->f[i].kind == H_RBCC) {
+			continue;
+		}
+		if (ho->text != NULL && ho->text[i] != NULL) {
+			t = ho->text[i];
+			len = ho->len[i];
+		}
+		wr_put(s->w, t, len);
+		if (h->f[i].kind == H_FROM)
+			keep_from(s, t, len);
+		if (ho->added != NULL && ho->added_after == i)
+			wr_put(s->w, ho->added, ho->added_len);
+	}
+}
+
+/* A field outbox generates, with its CRLF. */
+static void emit_added(struct state *s, const char *line, const char *name)
+{
+	wr_str(s->w, line);
+	wr_str(s->w, "\r\n");
+	note_added(s->m, name);
+}
+
 static int emit_headers(struct state *s)
 {
 	struct headers *h = &s->h;
-	bool resent = has_kind(h, H_RTO) || has_kind(h, H_RCC) ||
-	              has_kind(h, H_RBCC);
-	bool dropped_bcc = false;
+	struct headers_out ho;
 	char line[700];
 	size_t i;
 	int rc;
 
 	if (s->o->extract_rcpts) {
-		rc = collect_rcpts(s, resent);
+		rc = collect_rcpts(s, has_kind(h, H_RTO) || has_kind(h, H_RCC) ||
+		                      has_kind(h, H_RBCC));
 		if (rc != OB_OK)
 			return rc;
 	}
-	for (i = 0; i < h->n; i++) {
-		if (h->f[i].kind == H_BCC || h->f[i].kind == H_RBCC) {
-			dropped_bcc = dropped_bcc || h->f[i].kind == H_BCC;
-			continue;
-		}
-		wr_put(s->w, h->text + h->f[i].off, h->f[i].len);
-	}
-	if (dropped_bcc && !has_kind(h, H_TO) && !has_kind(h, H_CC))
-		wr_str(s->w, "To: undisclosed-recipients:;\r\n");
+	if (rewrite_fields(s, &ho) != 0)
+		return fail(s, OB_SOFTWARE, "%s", "out of memory");
+	emit_fields(s, &ho);
+	headers_out_free(&ho, h->n);
+	for (i = 0; i < h->n && h->f[i].kind != H_BCC; i++)
+		;
+	if (i < h->n && !has_kind(h, H_TO) && !has_kind(h, H_CC))
+		emit_added(s, "To: undisclosed-recipients:;", "To");
 	if (!has_kind(h, H_FROM)) {
 		format_from(s, line, sizeof(line));
-		wr_str(s->w, line);
-		wr_str(s->w, "\r\n");
+		emit_added(s, line, "From");
+		keep_from(s, line, strlen(line));
 		s->m->added_from = true;
 	}
 	if (!has_kind(h, H_DATE)) {
 		format_date(line, sizeof(line));
-		wr_str(s->w, line);
-		wr_str(s->w, "\r\n");
+		emit_added(s, line, "Date");
 		s->m->added_date = true;
 	}
 	if (!has_kind(h, H_MSGID)) {
 		format_msgid(line, sizeof(line), s->o->domain);
-		wr_str(s->w, line);
-		wr_str(s->w, "\r\n");
+		emit_added(s, line, "Message-ID");
 		s->m->added_msgid = true;
 	}
 	wr_str(s->w, "\r\n");
@@ -700,4 +785,6 @@ void message_free(struct message *m)
 	if (m == NULL)
 		return;
 	addr_list_free(&m->rcpts);
+	free(m->from_field);
+	m->from_field = NULL;
 }

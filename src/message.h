@@ -3,8 +3,10 @@
  *
  * The message is read from a file descriptor and written, ready to send,
  * to another (the spool file): every line ends in CRLF, a lone "." ends the
- * input unless ignore_dots, Bcc and Resent-Bcc fields are removed, and
- * missing From, Date and Message-ID fields are added. Dots are NOT
+ * input unless ignore_dots, Bcc and Resent-Bcc fields are removed,
+ * address fields are rewritten as the header policy says (headers.h:
+ * bare names qualified, From set to the account), and missing From, Date
+ * and Message-ID fields are added. Dots are NOT
  * stuffed: libcurl does that on the wire. The header section is held in
  * memory (bounded by MESSAGE_HEADER_MAX); the body is streamed through a
  * fixed buffer, so a message of any size costs the same memory.
@@ -17,6 +19,7 @@
 #include <sys/types.h>
 
 #include "address.h"
+#include "headers.h"
 #include "status.h"
 
 #define MESSAGE_HEADER_MAX (1024 * 1024)
@@ -27,6 +30,9 @@ struct message_opts {
 	const char *sender;     /* envelope sender for a generated From ("" = <>) */
 	const char *fullname;   /* display name for a generated From, or NULL */
 	const char *domain;     /* for a generated Message-ID and From of <> */
+	const struct headers_policy *headers; /* how address fields are
+	                           rewritten, or NULL: never (-t takes the
+	                           recipients from the fields as written) */
 };
 
 struct message {
@@ -37,6 +43,13 @@ struct message {
 	bool added_date;
 	bool added_msgid;
 	size_t longest_line;    /* longest line written, without CRLF */
+	bool from_rewritten;    /* from-header replaced the From field */
+	char old_from[ADDR_MAX_LEN + 1]; /* its first address before */
+	char changed[HEADERS_SUMMARY_MAX]; /* the fields outbox changed or
+	                           added: "From rewritten, To qualified, Date
+	                           added"; "" for none */
+	char *from_field;       /* the From field as sent, unfolded, without
+	                           CRLF (malloc'd; NULL only on failure) */
 };
 
 /*

@@ -387,6 +387,7 @@ int runner_add_bounce(struct store *q, const struct config *cfg,
 	struct bounce_info b = { 0 };
 	struct store_entry e = { 0 };
 	char err[300];
+	char *dsn_from;
 	int fd, rc = -1;
 
 	if (sender[0] == '\0') {
@@ -396,6 +397,8 @@ int runner_add_bounce(struct store *q, const struct config *cfg,
 	}
 	b.sender = sender;
 	b.domain = envelope_domain(cfg);
+	dsn_from = envelope_dsn_from(cfg);  /* from-header */
+	b.from = dsn_from;
 	b.host = cfg->helo ? cfg->helo : envelope_domain(cfg);
 	b.id = orig_id;
 	b.arrival = arrival;
@@ -422,5 +425,6 @@ int runner_add_bounce(struct store *q, const struct config *cfg,
 	if (fd >= 0)
 		close(fd);
 	addr_list_free(&e.rcpts);
+	free(dsn_from);
 	return rc;
 }

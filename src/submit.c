@@ -37,6 +37,8 @@ struct job {
 	struct deliver_ctx *ctx;    /* the direct send's connections */
 	struct limits *lim;         /* its connection slots, rate limits */
 	bool held;                  /* queued: no free connection slot */
+	struct headers_policy hp;   /* how address fields are rewritten */
+	char *hp_from;              /* the account address hp.from points to */
 };
 
 static double elapsed(const struct timespec *t0)
@@ -151,6 +153,9 @@ static void notify_refused(struct job *j, const struct deliver_report *rep)
 		return;
 	}
 	b = (struct bounce_info){ j->sender, envelope_domain(j->cfg),
+	                          j->hp.from != NULL &&
+	                          headers_from_applies(&j->hp, "")
+	                              ? j->hp.from : NULL,
 	                          j->cfg->helo ? j->cfg->helo
 	                                       : envelope_domain(j->cfg),
 	                          j->s->id, time(NULL), false, perm, n };
@@ -281,25 +286,40 @@ static enum ob_status fix_long_lines(struct job *j, char *err, size_t errlen)
 	return OB_OK;
 }
 
-static enum ob_status take_message(struct job *j, int in_fd)
+/*
+ * Read the message into the spool (address fields rewritten as the
+ * config says) and work out its recipients. The reason for a failure is
+ * in err.
+ */
+static enum ob_status read_message(struct job *j, int in_fd, char *err,
+                                   size_t errlen)
 {
 	struct message_opts mo = { 0 };
-	char err[1024];
 	enum ob_status st;
+	int r;
 
+	if (envelope_header_policy(j->cfg, &j->hp, &j->hp_from, err,
+	                           errlen) != 0)
+		return OB_CONFIG;
 	mo.ignore_dots = j->s->ignore_dots;
 	mo.extract_rcpts = j->s->extract_rcpts;
 	mo.sender = j->sender;
 	mo.fullname = j->s->fullname;
 	mo.domain = envelope_domain(j->cfg);
-	st = message_read(in_fd, j->spool, &mo, &j->msg, err, sizeof(err));
-	if (st == OB_OK) {
-		int r = envelope_recipients(j->cfg, j->s->rcpt_args,
-		                            j->s->nrcpt_args, &j->msg.rcpts,
-		                            &j->rcpts, err, sizeof(err));
+	mo.headers = &j->hp;
+	st = message_read(in_fd, j->spool, &mo, &j->msg, err, errlen);
+	if (st != OB_OK)
+		return st;
+	r = envelope_recipients(j->cfg, j->s->rcpt_args, j->s->nrcpt_args,
+	                        &j->msg.rcpts, &j->rcpts, err, errlen);
+	return r == 0 ? OB_OK : r == -2 ? OB_CONFIG : OB_DATAERR;
+}
 
-		st = r == 0 ? OB_OK : r == -2 ? OB_CONFIG : OB_DATAERR;
-	}
+static enum ob_status take_message(struct job *j, int in_fd)
+{
+	char err[1024];
+	enum ob_status st = read_message(j, in_fd, err, sizeof(err));
+
 	if (st == OB_OK && j->rcpts.count == 0) {
 		st = OB_DATAERR;
 		str_copy(err, sizeof(err), "no recipients: give addresses as "
@@ -307,13 +327,21 @@ static enum ob_status take_message(struct job *j, int in_fd)
 	}
 	if (st == OB_OK && j->msg.longest_line > MIME_LINE_MAX)
 		st = fix_long_lines(j, err, sizeof(err));
-	if (st != OB_OK)
+	if (st != OB_OK) {
 		say(j, true, "%s", err);
-	else
-		log_event(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu",
-		          j->s->id, j->sender, (long long)j->msg.size,
-		          j->rcpts.count);
-	return st;
+		return st;
+	}
+	log_event(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu", j->s->id,
+	          j->sender, (long long)j->msg.size, j->rcpts.count);
+	if (j->msg.from_rewritten)
+		log_event(LOG_INFO, "%s: header From rewritten: %s -> %s",
+		          j->s->id, j->msg.old_from[0] ? j->msg.old_from
+		                                       : "(no address)",
+		          j->hp.from);
+	if (j->s->verbose && j->msg.changed[0] != '\0')
+		fprintf(stderr, "outbox: header fields changed: %s\n",
+		        j->msg.changed);
+	return OB_OK;
 }
 
 /*
@@ -413,5 +441,58 @@ enum ob_status submit(const struct config *cfg, int in_fd,
 	message_free(&j.msg);
 	addr_list_free(&j.rcpts);
 	free(j.sender);
+	free(j.hp_from);
+	return st;
+}
+
+enum ob_status submit_verify(const struct config *cfg, int in_fd,
+                             struct submission *s, FILE *out)
+{
+	struct job j;
+	char err[1024];
+	enum ob_status st = OB_OK;
+	size_t i;
+	int r, in;
+
+	memset(&j, 0, sizeof(j));
+	j.cfg = cfg;
+	j.s = s;
+	j.spool = -1;
+	s->reply[0] = '\0';
+	r = envelope_sender(cfg, s->sender_arg, &j.sender, err, sizeof(err));
+	if (r != 0)
+		st = r == -2 ? OB_NOPERM : OB_USAGE;
+	if (st == OB_OK) {
+		/* without -t the message is not read: an empty one */
+		in = s->extract_rcpts ? in_fd : open("/dev/null", O_RDONLY |
+		                                     O_CLOEXEC);
+		j.spool = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		st = j.spool < 0 || in < 0 ? OB_IOERR
+		     : read_message(&j, in, err, sizeof(err));
+		if (j.spool < 0 || in < 0)
+			str_copy(err, sizeof(err), "cannot open /dev/null");
+		if (in >= 0 && in != in_fd)
+			close(in);
+	}
+	if (st == OB_OK && j.rcpts.count == 0) {
+		st = OB_USAGE;
+		str_copy(err, sizeof(err), "no recipients given");
+	}
+	if (st != OB_OK) {
+		say(&j, true, "%s", err);
+	} else {
+		fprintf(out, "header %s\n", j.msg.from_field ? j.msg.from_field
+		                                             : "From:");
+		fprintf(out, "envelope sender: <%s>\n", j.sender);
+		for (i = 0; i < j.rcpts.count; i++)
+			fprintf(out, "%s... deliverable: via smarthost %s\n",
+			        j.rcpts.addrs[i], cfg->hosts[0].host);
+	}
+	if (j.spool >= 0)
+		close(j.spool);
+	message_free(&j.msg);
+	addr_list_free(&j.rcpts);
+	free(j.sender);
+	free(j.hp_from);
 	return st;
 }

@@ -50,4 +50,19 @@ struct submission {
 enum ob_status submit(const struct config *cfg, int in_fd,
                       struct submission *s);
 
+/*
+ * -bv: what submit would do with the message, sending nothing. With
+ * s->extract_rcpts (-t) the message is read from in_fd, else none is,
+ * with its fields rewritten as for sending, and printed to out: its From
+ * field as it will go ("header From: ..."; without -t, the one outbox
+ * adds to a message that has none), the envelope sender, then each
+ * recipient after aliases and qualification ("ADDR... deliverable: via
+ * smarthost HOST"). Returns OB_OK; OB_USAGE for a bad sender or no
+ * recipient; OB_NOPERM (allow-from); OB_DATAERR for a bad address;
+ * OB_CONFIG when the aliases file fails; with s->errors set, the reason
+ * is printed there (and is in s->reply).
+ */
+enum ob_status submit_verify(const struct config *cfg, int in_fd,
+                             struct submission *s, FILE *out);
+
 #endif

@@ -9,6 +9,9 @@
  *    list and the error text is NUL-terminated.
  *  - addr_parse_one on a NUL-terminated copy: the same re-parse rule
  *    ("" only for an input holding "<>").
+ *  - addr_scan_list gives what addr_parse_list gives, and spans in order
+ *    within the input: the mailbox s[start..end) and its addr-spec
+ *    s[spec_start..spec_end) each parse alone to that address.
  */
 #include "fuzz_common.h"
 
@@ -41,6 +44,60 @@ static void check_reparse(const char *a, const char *what)
 	addr_list_free(&l);
 }
 
+/* s[from..to) alone, with addr_parse_one, must give want. */
+static void check_piece(const uint8_t *d, size_t from, size_t to,
+                        const char *want, const char *what)
+{
+	char *piece = malloc(to - from + 1), *one = NULL;
+	char err[128];
+
+	if (piece == NULL)
+		fuzz_fail("out of memory");
+	memcpy(piece, d + from, to - from);
+	piece[to - from] = '\0';
+	if (addr_parse_one(piece, &one, err, sizeof(err)) != 0 ||
+	    strcmp(one, want) != 0)
+		fuzz_fail("%s [%s] does not parse to [%s]: %s", what, piece, want,
+		          one ? one : err);
+	free(one);
+	free(piece);
+}
+
+static void check_spans(const uint8_t *d, size_t size,
+                        const struct addr_list *l)
+{
+	struct addr_list sl = { NULL, 0, 0 };
+	struct addr_spans sp = { NULL, 0, 0 };
+	char err[128];
+	size_t i, prev = 0;
+	int rc = addr_scan_list((const char *)d, size, &sl, &sp, err,
+	                        sizeof(err));
+
+	if ((rc == 0) != (l != NULL) || sl.count != sp.count ||
+	    (l != NULL && sl.count != l->count))
+		fuzz_fail("addr_scan_list and addr_parse_list disagree");
+	for (i = 0; i < sp.count; i++) {
+		const struct addr_span *s = &sp.v[i];
+
+		if (strcmp(sl.addrs[i], l->addrs[i]) != 0)
+			fuzz_fail("scan [%s] parse [%s]", sl.addrs[i], l->addrs[i]);
+		if (!(prev <= s->start && s->start <= s->name_end &&
+		      s->name_end <= s->spec_start &&
+		      s->spec_start < s->local_end &&
+		      s->local_end <= s->spec_end && s->spec_end <= s->end &&
+		      s->end <= s->next && s->next <= size))
+			fuzz_fail("span %zu out of order", i);
+		if (s->has_domain != (s->local_end < s->spec_end))
+			fuzz_fail("span %zu: has_domain %d", i, s->has_domain);
+		check_piece(d, s->start, s->end, sl.addrs[i], "mailbox");
+		check_piece(d, s->spec_start, s->spec_end, sl.addrs[i],
+		            "addr-spec");
+		prev = s->next;
+	}
+	addr_list_free(&sl);
+	addr_spans_free(&sp);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -57,7 +114,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_fail("list: %zu addresses", l.count);
 		for (i = 0; i < l.count; i++)
 			check_reparse(l.addrs[i], "list");
+		if (memchr(data, '\0', size) == NULL)
+			check_spans(data, size, &l);
 	} else {
+		if (memchr(data, '\0', size) == NULL)
+			check_spans(data, size, NULL);
 		fuzz_check_err(err, sizeof(err), "addr_parse_list");
 		if (l.count != 0)
 			fuzz_fail("list: %zu entries left after an error", l.count);

@@ -2,7 +2,9 @@
  * fuzz_message.c - libFuzzer target for src/message.c (message_read).
  *
  * The first input byte selects the options: bit 0 ignore_dots (-i),
- * bit 1 extract_rcpts (-t), bit 2 a full name (-F), bit 3 the null sender.
+ * bit 1 extract_rcpts (-t), bit 2 a full name (-F), bit 3 the null sender,
+ * bit 4 the header policy (qualification, from-header local; bit 5:
+ * always).
  * The rest is the message, read from a memfd and written to another.
  * Checks when message_read returns OB_OK:
  *  - every LF in the output is preceded by CR and every CR followed by
@@ -11,7 +13,8 @@
  *  - m->longest_line is the longest output line without its CRLF;
  *  - m->eightbit says whether a byte >= 0x80 was written;
  *  - no Bcc field is left in the header section;
- *  - recipients only with -t, and each one re-parses to itself.
+ *  - recipients only with -t, and each one re-parses to itself;
+ *  - the From field sent is recorded (m->from_field).
  * Otherwise: a status in range and a NUL-terminated error text.
  */
 #include "fuzz_common.h"
@@ -20,6 +23,11 @@
 #include "message.h"
 
 static int in_fd = -1, out_fd = -1;
+
+static bool fuzz_local(const char *addr)
+{
+	return strchr(addr, '@') == NULL || strstr(addr, "@localhost") != NULL;
+}
 
 static void check_output(const char *o, size_t n, const struct message *m)
 {
@@ -73,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct message_opts o;
+	struct headers_policy pol;
 	struct message m;
 	char err[256];
 	enum ob_status st;
@@ -87,6 +96,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.fullname = (data[0] & 4) ? "Cron Daemon (\"fuzz\")" : NULL;
 	o.sender = (data[0] & 8) ? "" : "cron@host.example.com";
 	o.domain = "example.com";
+	pol.domain = "example.com";
+	pol.from = "cron@example.com";
+	pol.from_mode = (data[0] & 32) ? HEADERS_FROM_ALWAYS : HEADERS_FROM_LOCAL;
+	pol.is_local = fuzz_local;
+	o.headers = (data[0] & 16) ? &pol : NULL;
 
 	fuzz_memfd(&in_fd, "fuzz-in");
 	fuzz_memfd(&out_fd, "fuzz-out");
@@ -102,6 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		out = fuzz_read_fd(out_fd, &n);
 		check_output(out, n, &m);
 		free(out);
+		if (m.from_field == NULL ||
+		    strncasecmp(m.from_field, "From", 4) != 0)
+			fuzz_fail("no From field recorded");
 		if (!o.extract_rcpts && m.rcpts.count != 0)
 			fuzz_fail("%zu recipients without -t", m.rcpts.count);
 		for (i = 0; i < m.rcpts.count; i++) {

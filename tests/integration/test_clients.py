@@ -510,8 +510,10 @@ def test_debian_cron_invocation(setup, tmp_path):
     assert msg.mail_from == FROM_KEY
     assert msg.rcpt_tos == ["admin@example.com"]
     m = parse(msg.data)
-    assert m["From"] == "root (Cron Daemon)"      # cron's own, kept
-    assert m["To"] == "root"
+    # cron's own From, with the `from` address (from-header local, the
+    # default) and its comment as the display name; To qualified
+    assert m["From"] == f"Cron Daemon <{FROM_KEY}>"
+    assert m["To"] == f"root@{DOMAIN}"       # not the alias target
     assert m["Subject"] == ("Cron <root@buildhost> /usr/local/bin/nightly "
                             "--verbose")
     assert m.get_all("X-Cron-Env") == ["<SHELL=/bin/sh>", "<HOME=/root>",
@@ -542,8 +544,11 @@ loop2: loop1
 
 
 def bv(outbox, config, *names):
+    """(result, recipients, their lines): -bv's recipient lines, after
+    its "header From:" and "envelope sender:" lines."""
     r = outbox.run(["-bv", *names], config=config)
-    lines = r.stdout.decode().splitlines()
+    lines = [ln for ln in r.stdout.decode().splitlines()
+             if "... deliverable: " in ln]
     return r, [ln.split("...")[0] for ln in lines], lines
 
 

@@ -284,6 +284,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.nhosts, 1);
 	assert_int_equal(cfg.tls, TLS_STARTTLS);
 	assert_true(cfg.tls_verify);
+	assert_int_equal(cfg.from_header, FROM_HEADER_LOCAL);
+	assert_true(cfg.qualify_headers);
 	assert_null(cfg.user);
 	assert_null(cfg.password);
 	assert_null(cfg.password_file);
@@ -472,6 +474,43 @@ static void test_numeric_and_enum_keys(void **state)
 		if (r->tls_verify >= 0 && (int)cfg.tls_verify != r->tls_verify)
 			fail_msg("row %zu <%s>: tls-verify want %d got %d", i,
 			         r->line, r->tls_verify, (int)cfg.tls_verify);
+
+		config_free(&cfg);
+	}
+}
+
+/* from-header and qualify-headers (issue 19) */
+static void test_header_keys(void **state)
+{
+	static const struct {
+		const char *line;
+		enum from_header from_header;
+		bool qualify;
+	} rows[] = {
+		{ "", FROM_HEADER_LOCAL, true },
+		{ "from-header keep", FROM_HEADER_KEEP, true },
+		{ "from-header local", FROM_HEADER_LOCAL, true },
+		{ "from-header always", FROM_HEADER_ALWAYS, true },
+		{ "from-header always\nfrom-header keep", FROM_HEADER_KEEP, true },
+		{ "qualify-headers off", FROM_HEADER_LOCAL, false },
+		{ "qualify-headers no\nqualify-headers yes", FROM_HEADER_LOCAL,
+		  true },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char text[256];
+		struct config cfg;
+
+		snprintf(text, sizeof(text), "smarthost h.example\n%s\n",
+		         rows[i].line);
+		load_ok(text, &cfg);
+		if (cfg.from_header != rows[i].from_header ||
+		    cfg.qualify_headers != rows[i].qualify)
+			fail_msg("row %zu <%s>: from-header %d qualify-headers %d", i,
+			         rows[i].line, (int)cfg.from_header,
+			         (int)cfg.qualify_headers);
 		config_free(&cfg);
 	}
 }
@@ -557,6 +596,9 @@ static const struct err_row err_rows[] = {
 	{ "smarthost h.example\ntls " SECRET "\n", 2, NULL },
 	{ "smarthost h.example\ntls\n", 2, NULL },
 	{ "smarthost h.example\ntls-verify " SECRET "\n", 2, NULL },
+	{ "smarthost h.example\nfrom-header " SECRET "\n", 2,
+	  "keep, local or always" },
+	{ "smarthost h.example\nqualify-headers " SECRET "\n", 2, "on or off" },
 	{ "smarthost " SECRET ".example:0\n", 1, NULL },
 	{ "smarthost " SECRET ".example:70000\n", 1, NULL },
 	{ "smarthost " SECRET ".example:abc\n", 1, NULL },
@@ -851,6 +893,7 @@ int main(void)
 		cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_numeric_and_enum_keys),
+		cmocka_unit_test(test_header_keys),
 		cmocka_unit_test(test_queue_lifetime),
 		cmocka_unit_test(test_comments_blank_crlf),
 		cmocka_unit_test(test_long_line_ok),

@@ -537,7 +537,7 @@ static void test_generated(void **state)
 /* Two messages get different Message-IDs. */
 static void test_msgid_unique(void **state)
 {
-	struct message_opts o = { false, false, SENDER, NULL, DOMAIN };
+	struct message_opts o = { false, false, SENDER, NULL, DOMAIN, NULL };
 	struct result a, b;
 	const char *ia, *ib;
 
@@ -700,7 +700,7 @@ static bool memmem_found(const char *hay, size_t len, const char *needle)
 /* A 2 MB body line without a newline passes through intact. */
 static void test_long_body_line(void **state)
 {
-	struct message_opts o = { false, false, SENDER, NULL, DOMAIN };
+	struct message_opts o = { false, false, SENDER, NULL, DOMAIN, NULL };
 	char *x = repeat('x', 2 * 1024 * 1024);
 	size_t inlen, wantlen;
 	char *in = concat(&inlen, H, "\n", x, (const char *)NULL);
@@ -729,7 +729,7 @@ static void test_long_body_line(void **state)
 /* A header section over MESSAGE_HEADER_MAX is refused, cleanly. */
 static void test_huge_header(void **state)
 {
-	struct message_opts o = { false, true, SENDER, NULL, DOMAIN };
+	struct message_opts o = { false, true, SENDER, NULL, DOMAIN, NULL };
 	char *v = repeat('v', MESSAGE_HEADER_MAX + 1000);
 	size_t inlen;
 	char *in = concat(&inlen, "To: a@x\nX-Big: ", v, "\n\nbody\n",
@@ -763,7 +763,7 @@ static void test_huge_header_many_lines(void **state)
 		"X-Next-Field: v\nBcc: leak@x.example\n\nbody\n";
 	/* room left for the last field: 0, or inside its name */
 	static const size_t rooms[] = { 0, 3, 10 };
-	struct message_opts o = { false, true, SENDER, NULL, DOMAIN };
+	struct message_opts o = { false, true, SENDER, NULL, DOMAIN, NULL };
 	size_t per = 1000, k, off, r;
 	char *in = malloc(MESSAGE_HEADER_MAX + 4096);
 	size_t inlen;
@@ -808,7 +808,7 @@ static void test_huge_header_many_lines(void **state)
 /* A header section just under the limit goes through byte for byte. */
 static void test_big_header_ok(void **state)
 {
-	struct message_opts o = { false, false, SENDER, NULL, DOMAIN };
+	struct message_opts o = { false, false, SENDER, NULL, DOMAIN, NULL };
 	char *v = repeat('v', MESSAGE_HEADER_MAX - 64 * 1024);
 	size_t inlen, wantlen;
 	char *in = concat(&inlen, H, "X-Big: ", v, "\n\nbody\n",
@@ -830,7 +830,7 @@ static void test_big_header_ok(void **state)
 /* longest_line: the longest line written, without its CRLF. */
 static void test_longest_line(void **state)
 {
-	struct message_opts o = { false, false, SENDER, NULL, DOMAIN };
+	struct message_opts o = { false, false, SENDER, NULL, DOMAIN, NULL };
 	char *x = repeat('x', 200);
 	const char *ends[] = { "\n", "\r\n", "" };
 	static const char *const what[] = {
@@ -896,7 +896,7 @@ static void test_longest_line(void **state)
 /* Output goes to fd `out` from its current offset. */
 static void test_out_offset(void **state)
 {
-	struct message_opts o = { false, false, SENDER, NULL, DOMAIN };
+	struct message_opts o = { false, false, SENDER, NULL, DOMAIN, NULL };
 	struct message m;
 	char err[256];
 	int in = fd_with(H "\nb\n", strlen(H) + 3);
@@ -982,7 +982,7 @@ static void test_pipe_trickle(void **state)
 
 static void test_io_errors(void **state)
 {
-	struct message_opts o = { false, false, SENDER, NULL, DOMAIN };
+	struct message_opts o = { false, false, SENDER, NULL, DOMAIN, NULL };
 	struct message m;
 	char err[256];
 	int in, out, full;
@@ -1031,6 +1031,96 @@ static void test_io_errors(void **state)
 	message_free(NULL);
 }
 
+/* ---- the header policy (headers.h) --------------------------------------------- */
+
+static bool host_local(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at == NULL || strcmp(at + 1, "localhost") == 0;
+}
+
+/* domain example.org, from-header local with cron@example.org */
+static const struct headers_policy POLICY = {
+	DOMAIN, "cron@" DOMAIN, HEADERS_FROM_LOCAL, host_local
+};
+
+struct hrow {
+	const char *name;
+	const char *in;
+	bool t;                 /* -t */
+	const char *sender;     /* NULL: SENDER */
+	const char *want;
+	bool from_rewritten;
+	const char *changed;
+	const char *from_field;
+	const char *rcpts[MAXRCPT];
+};
+
+static const struct hrow policy_rows[] = {
+	{ "needs no change: byte for byte",
+	  "From: Ann <ann@b.example>\nTo: x@y.example, \"Q, R\" <q@r.example>\n"
+	  "Cc: (c) list: a@b.example;\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n"
+	  "Message-ID: <1@b.example>\n\nbody\n", false, NULL,
+	  "From: Ann <ann@b.example>\r\nTo: x@y.example, \"Q, R\" <q@r.example>"
+	  "\r\nCc: (c) list: a@b.example;\r\nDate: Mon, 1 Jan 2024 00:00:00 "
+	  "+0000\r\nMessage-ID: <1@b.example>\r\n\r\nbody\r\n", false, "",
+	  "From: Ann <ann@b.example>", { NULL } },
+	{ "cron: -t recipients as written, fields qualified",
+	  "From: root (Cron Daemon)\nTo: root\nSubject: Cron <root@h> ls\n"
+	  "Bcc: ops\n\nout\n", true, NULL,
+	  "From: Cron Daemon <cron@" DOMAIN ">\r\nTo: root@" DOMAIN "\r\n"
+	  "Subject: Cron <root@h> ls\r\n@DATE@@MSGID@\r\nout\r\n", true,
+	  "From rewritten, To qualified, Date added, Message-ID added",
+	  "From: Cron Daemon <cron@" DOMAIN ">", { "root", "ops", NULL } },
+	{ "generated From gets the account for a local sender",
+	  "To: a@b.example\n\nx\n", false, "root@localhost",
+	  "To: a@b.example\r\nFrom: cron@" DOMAIN "\r\n@DATE@@MSGID@\r\nx\r\n",
+	  false, "From added, Date added, Message-ID added",
+	  "From: cron@" DOMAIN, { NULL } },
+	{ "generated From keeps a sender that is not local",
+	  "To: a@b.example\n\nx\n", false, "me@b.example",
+	  "To: a@b.example\r\nFrom: me@b.example\r\n@DATE@@MSGID@\r\nx\r\n",
+	  false, "From added, Date added, Message-ID added",
+	  "From: me@b.example", { NULL } },
+};
+
+static void test_policy(void **state)
+{
+	size_t i, k;
+
+	(void)state;
+	for (i = 0; i < sizeof(policy_rows) / sizeof(policy_rows[0]); i++) {
+		const struct hrow *r = &policy_rows[i];
+		struct message_opts o = { false, r->t, r->sender ? r->sender
+		                                                 : SENDER,
+		                          NULL, DOMAIN, &POLICY };
+		struct result res;
+
+		run_bytes(r->in, strlen(r->in), &o, &res);
+		if (res.st != OB_OK)
+			fail_msg("%s: %s", r->name, res.err);
+		check_output(r->name, r->want, strlen(r->want), &res);
+		if (res.m.from_rewritten != r->from_rewritten)
+			fail_msg("%s: from_rewritten %d", r->name,
+			         (int)res.m.from_rewritten);
+		if (strcmp(res.m.changed, r->changed) != 0)
+			fail_msg("%s: changed [%s]", r->name, res.m.changed);
+		if (res.m.from_field == NULL ||
+		    strcmp(res.m.from_field, r->from_field) != 0)
+			fail_msg("%s: from_field [%s]", r->name,
+			         res.m.from_field ? res.m.from_field : "(null)");
+		for (k = 0; r->rcpts[k] != NULL; k++) {
+			if (k >= res.m.rcpts.count ||
+			    strcmp(res.m.rcpts.addrs[k], r->rcpts[k]) != 0)
+				fail_msg("%s: recipient %zu", r->name, k);
+		}
+		if (k != res.m.rcpts.count)
+			fail_msg("%s: %zu recipients", r->name, res.m.rcpts.count);
+		result_free(&res);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1050,6 +1140,7 @@ int main(void)
 		cmocka_unit_test(test_out_offset),
 		cmocka_unit_test(test_pipe_trickle),
 		cmocka_unit_test(test_io_errors),
+		cmocka_unit_test(test_policy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
