@@ -225,6 +225,9 @@ int runner_run(struct store *q, const struct config *cfg,
 		}
 		for (i = 0; i < ids.count && !(o->stop && *o->stop); i++)
 			process(&r, ids.addrs[i], false);
+		if (ids.count > 0)
+			str_copy(st->newest, sizeof(st->newest),
+			         ids.addrs[ids.count - 1]);
 	}
 	/* bounces made by this run go out now, over the same connection */
 	for (i = 0; i < r.bounces.count && !(o->stop && *o->stop); i++)
@@ -235,35 +238,49 @@ int runner_run(struct store *q, const struct config *cfg,
 	return rc;
 }
 
-enum ob_status runner_run_once(const struct config *cfg, struct store *q,
-                               const struct runner_opts *o, bool verbose)
+/* One run with a context and slots of its own, freed at its end. */
+static int run_own(const struct config *cfg, struct store *q,
+                   const struct runner_opts *o, bool verbose,
+                   struct runner_stats *st, char *err, size_t errlen)
 {
 	struct deliver_ctx *ctx = deliver_new(cfg, verbose);
 	struct limits *l = limits_new(cfg, q);
-	struct runner_stats st = { 0 };
-	char err[512];
-	int rc;
+	int rc = -1;
 
-	if (ctx == NULL || l == NULL) {
-		deliver_free(ctx);
-		limits_free(l);
-		fprintf(stderr, "outbox: out of memory\n");
-		return OB_SOFTWARE;
+	if (ctx == NULL || l == NULL)
+		snprintf(err, errlen, "out of memory");
+	else {
+		deliver_set_gate(ctx, limits_gate, l);
+		rc = runner_run(q, cfg, ctx, o, st, err, errlen);
 	}
-	deliver_set_gate(ctx, limits_gate, l);
-	rc = runner_run(q, cfg, ctx, o, &st, err, sizeof(err));
 	deliver_free(ctx);
 	limits_free(l);
-	if (rc != 0) {
+	return rc;
+}
+
+enum ob_status runner_run_once(const struct config *cfg, struct store *q,
+                               const struct runner_opts *o, bool verbose)
+{
+	struct runner_stats st = { 0 }, late = { 0 };
+	char err[512];
+
+	if (run_own(cfg, q, o, verbose, &st, err, sizeof(err)) != 0) {
 		fprintf(stderr, "outbox: %s\n", err);
-		return OB_IOERR;
+		return strcmp(err, "out of memory") == 0 ? OB_SOFTWARE
+		                                         : OB_IOERR;
 	}
+	/* its slots are free now: what a sender queued meanwhile for want
+	 * of one is this process's to send (that sender relies on it) */
+	if (o->nids == 0 && !(o->stop && *o->stop) &&
+	    runner_has_due_after(q, st.newest))
+		run_own(cfg, q, o, verbose, &late, err, sizeof(err));
 	if (verbose)
 		fprintf(stderr, "outbox: queue run: %zu tried, %zu sent, "
 		        "%zu deferred, %zu bounced, %zu locked by another run, "
 		        "%zu not tried (smarthost down)\n",
-		        st.tried, st.sent, st.deferred, st.bounced, st.locked,
-		        st.skipped);
+		        st.tried + late.tried, st.sent + late.sent,
+		        st.deferred + late.deferred, st.bounced + late.bounced,
+		        st.locked, st.skipped);
 	return OB_OK;
 }
 
@@ -298,7 +315,7 @@ static int detach(const int *keep, size_t nkeep)
 /* Passes over the queue until one sends nothing, so that messages
  * committed meanwhile by senders that found no free slot go too. */
 static void run_passes(struct store *q, const struct config *cfg,
-                       struct deliver_ctx *ctx)
+                       struct deliver_ctx *ctx, char *newest, size_t n)
 {
 	struct runner_opts o = { 0 };
 	struct runner_stats st = { 0 };
@@ -310,6 +327,7 @@ static void run_passes(struct store *q, const struct config *cfg,
 		    st.tried == 0 || !runner_has_due(q))
 			break;
 	}
+	str_copy(newest, n, st.newest);
 }
 
 void runner_run_detached(const struct config *cfg, const char *only_id)
@@ -333,8 +351,9 @@ void runner_run_detached(const struct config *cfg, const char *only_id)
 bool runner_carry_on(const struct config *cfg, struct deliver_ctx *ctx,
                      struct limits *l)
 {
+	struct runner_opts o = { 0 };
 	struct store *q = NULL;
-	char err[512];
+	char err[512], newest[STORE_ID_LEN + 1] = "";
 	int keep[CONFIG_MAX_SMARTHOSTS * 2];
 	size_t n;
 	int r;
@@ -349,12 +368,40 @@ bool runner_carry_on(const struct config *cfg, struct deliver_ctx *ctx,
 	if (store_open(cfg->queue, false, cfg->privileged, &q, err,
 	               sizeof(err)) == 0) {
 		limits_set_store(l, q);
-		run_passes(q, cfg, ctx);
+		run_passes(q, cfg, ctx, newest, sizeof(newest));
 	}
 	deliver_free(ctx);      /* QUIT, now that nobody else uses them */
 	limits_free(l);
+	/* the slots are free: what a sender queued meanwhile for want of
+	 * one is ours to send (that sender relies on it) */
+	if (q != NULL && runner_has_due_after(q, newest))
+		runner_run_once(cfg, q, &o, false);
 	store_close(q);
 	_exit(0);
+}
+
+bool runner_has_due_after(struct store *q, const char *after)
+{
+	struct addr_list ids = { 0 };
+	time_t now = time(NULL);
+	bool found = false;
+	size_t i;
+
+	if (store_ids(q, STORE_MSG, &ids) != 0)
+		return false;
+	/* IDs sort by arrival: only the tail can be newer */
+	for (i = ids.count; i > 0 && !found; i--) {
+		struct store_entry e;
+
+		if (strcmp(ids.addrs[i - 1], after) <= 0)
+			break;
+		if (store_load(q, STORE_MSG, ids.addrs[i - 1], &e) == 0) {
+			found = e.next <= now;
+			store_entry_free(&e);
+		}
+	}
+	addr_list_free(&ids);
+	return found;
 }
 
 bool runner_has_due(struct store *q)

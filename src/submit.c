@@ -36,7 +36,6 @@ struct job {
 	struct timespec start;      /* when the message was taken */
 	struct deliver_ctx *ctx;    /* the direct send's connections */
 	struct limits *lim;         /* its connection slots, rate limits */
-	bool held;                  /* queued: no free connection slot */
 	struct headers_policy hp;   /* how address fields are rewritten */
 	char *hp_from;              /* the account address hp.from points to */
 };
@@ -222,7 +221,6 @@ static enum ob_status deliver_now(struct job *j)
 		         rep.where[0] ? ": " : "", rep.reason);
 		/* held back (no free slot, a rate limit): never tried, so
 		 * due at once, for whoever holds a connection */
-		j->held = rep.not_tried && rep.held_kind == LIMITS_BUSY;
 		if (commit(j, &temp, rep.not_tried ? 0 : 1, why) != OB_OK)
 			st = rep.status;    /* not queued: say what failed */
 		else if (refused) {
@@ -348,9 +346,8 @@ static enum ob_status take_message(struct job *j, int in_fd)
  * After a direct send the smarthost accepted: when queued messages are
  * due, the open connection carries them on in a detached process (the
  * caller does not wait, not even for the QUIT); without a connection to
- * carry them, a detached queue run of its own. After a send held back
- * for want of a connection slot, that run takes a slot if its holder let
- * it go meanwhile. Else the connection closes.
+ * carry them, a detached queue run of its own. Else the connection
+ * closes.
  */
 static void finish(struct job *j, enum ob_status st)
 {
@@ -366,9 +363,10 @@ static void finish(struct job *j, enum ob_status st)
 		deliver_free(j->ctx);
 		limits_free(j->lim);
 		j->lim = NULL;
-		/* delivered: an opportunistic flush; held back: a run that
-		 * takes a slot if its holder let it go meanwhile */
-		if (due && (sent || (j->s->queued && j->held)))
+		/* delivered: an opportunistic flush. Held back for want of a
+		 * slot: nothing; the holder of the slot sends the message,
+		 * after its last pass if need be (runner_run_once) */
+		if (due && sent)
 			runner_run_detached(j->cfg, NULL);
 	}
 	j->ctx = NULL;
