@@ -240,6 +240,13 @@ def section(T, machine=None):
             row(label, lambda r: r["srv"][key], intf)
         w("")
         for tool, r in res.items():
+            lg, det = r["log"], r["sd"].get("detached")
+            if det and lg["carriers"] is not None and det > lg["carriers"]:
+                w("%s: the senders left %d detached processes for %d messages: %d "
+                  "carrier(s), which sent %d messages, and %d that sent none; the "
+                  "CPU time of all of them is in the CPU row."
+                  % (tool, det, n, lg["carriers"], lg["carried"], det - lg["carriers"],))
+                w("")
             if r["q"]:
                 w("%s: the detached carriers left %d messages; the closing `outbox -q` "
                   "sent them in %.2f s over %d more connection(s). The rate above "
