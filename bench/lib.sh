@@ -1,6 +1,7 @@
-# bench/lib.sh - shared set-up for bench/run and bench/profile (bash).
+# bench/lib.sh - shared set-up for bench/run, bench/burst and bench/profile (bash).
 #
-# Sourced, not run. Provides: dependency installation, a temporary work
+# Sourced, not run. Provides: deadlines (limit), timing of one command
+# (timed: wall and CPU seconds into $R), dependency installation, a temporary work
 # directory $T (removed on exit), a test CA and server certificate, the
 # local smarthosts (tests/smarthost.py, loopback only), the outbox and msmtp
 # configurations, the test messages, and checks that count what the
@@ -13,9 +14,66 @@ OB=./outbox                 # bench/run measures a copy: $T/bin/outbox
 MS=/usr/bin/msmtp
 RCPT=rcpt@example.com
 SERVER_PIDS=""
+BENCH_SHM=""                # set by bench/burst.sh, removed on exit
 
 say() { printf '%s\n' "== $*" >&2; }
 die() { printf '%s\n' "bench: FAILED: $*" >&2; exit 1; }
+
+# Every phase gets a deadline on top of the tools' own 30 s timeouts.
+limit() {
+	local s=$1
+	shift
+	timeout --foreground --kill-after=10 "$s" "$@"
+}
+
+note_cmd() {    # figure, command text (as run, with $T expanded)
+	printf '%s\t%s\n' "$1" "$2" >> "$R/commands.tsv"
+}
+
+# child_cpu: user+system seconds of all reaped children so far (bash's
+# `times`, second line), so that loops can report CPU time next to wall.
+# `times` must run in this shell, not in a $(...) subshell.
+child_cpu() {
+	awk 'NR == 2 {
+		n = 0
+		for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] }
+		printf "%.6f\n", n
+	}' "$R/times.tmp"
+}
+
+# burst NAME N INPUT CMD...: N sequential sends; elapsed seconds to a file.
+burst() {
+	local name=$1 n=$2 input=$3 i t0 t1 c0 c1
+	shift 3
+	note_cmd "$name" "for i in \$(seq $n); do ${BURST_SHOW:-$*} < $input || exit 1; done"
+	times > "$R/times.tmp"
+	c0=$(child_cpu)
+	t0=$EPOCHREALTIME
+	for ((i = 0; i < n; i++)); do
+		"$@" < "$input" || die "$name: send $i exited $?"
+	done
+	t1=$EPOCHREALTIME
+	times > "$R/times.tmp"
+	c1=$(child_cpu)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }' > "$R/time-$name.txt"
+	awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.6f\n", b - a }' > "$R/cpu-$name.txt"
+}
+
+# timed NAME DEADLINE CMD...: one command, elapsed seconds to a file.
+timed() {
+	local name=$1 s=$2 t0 t1 c0 c1
+	shift 2
+	note_cmd "$name" "$*"
+	times > "$R/times.tmp"
+	c0=$(child_cpu)
+	t0=$EPOCHREALTIME
+	limit "$s" "$@" || die "$name: exited $?"
+	t1=$EPOCHREALTIME
+	times > "$R/times.tmp"
+	c1=$(child_cpu)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }' > "$R/time-$name.txt"
+	awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.6f\n", b - a }' > "$R/cpu-$name.txt"
+}
 
 # Install the Debian packages in $BENCH_PKGS (and "$@") that are missing.
 bench_deps() {
@@ -43,6 +101,10 @@ bench_cleanup() {
 		wait "$pid" 2>/dev/null || true
 	done
 	SERVER_PIDS=""
+	# bench/burst.sh's queue on tmpfs
+	if [ -n "${BENCH_SHM:-}" ] && [ -d "$BENCH_SHM" ]; then
+		rm -rf "$BENCH_SHM"
+	fi
 	if [ -n "${T:-}" ] && [ -d "$T" ]; then
 		if [ -n "${BENCH_KEEP:-}" ]; then
 			say "kept the work directory $T"
@@ -77,11 +139,12 @@ bench_setup() {
 	/usr/bin/python3 "$BENCH_DIR/mkmsg.py" "$T" || die "mkmsg.py"
 }
 
-# start_server NAME MODE OUTDIR [extra args]: sets PORT_<NAME>.
+# start_server NAME MODE OUTDIR [extra args]: sets PORT_<NAME>. The
+# server is tests/smarthost.py, or $SMARTHOST_PY (bench/countinghost.py).
 start_server() {
 	local name=$1 mode=$2 outdir=$3 i=0 pid port
 	shift 3
-	/usr/bin/python3 "$TOP/tests/smarthost.py" --mode "$mode" \
+	/usr/bin/python3 "${SMARTHOST_PY:-$TOP/tests/smarthost.py}" --mode "$mode" \
 		--cert "$T/server.pem" --key "$T/server.key" --outdir "$outdir" "$@" \
 		> "$T/$name.ready" 2> "$T/$name.log" &
 	pid=$!

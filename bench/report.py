@@ -309,6 +309,11 @@ else:
     for t in targets:
         w("| %s | %s | %s | %s |" % t)
 w("")
+sys.path.insert(0, HERE)
+import burst_report  # noqa: E402  (figures 7 and 8, bench/burst.sh)
+if burst_report.have(T):
+    out.extend(burst_report.section(T, M))
+    w("")
 w("## How it was measured")
 w("")
 w("- Message: %s bytes (2 KB) and %s bytes (100 MiB), LF line ends, with From, To, "
@@ -400,6 +405,8 @@ last = None
 with open(os.path.join(R, "commands.tsv")) as f:
     for line in f:
         fig, _, cmd = line.rstrip("\n").partition("\t")
+        if fig.startswith(("fig7", "fig8")):
+            continue            # in the section of figures 7 and 8
         if fig != last:
             w("%s# %s" % ("" if last is None else "\n", fig))
             last = fig
