@@ -241,3 +241,94 @@ def test_ca_file_and_no_queue_use_no_cache(
     assert r.returncode == 0, err(r)
     assert "trusting" not in err(r)
     assert "found 2 certificates" in err(r)     # the test store, whole
+
+
+# ---------------------------------------------------------------------------
+# the set-group-ID install: only root's cache, written by root alone
+# ---------------------------------------------------------------------------
+
+def _setgid_class():
+    from test_hardening import SetgidRoot
+
+    class TrustRoot(SetgidRoot):
+        """The setgid install built with CA_BUNDLE = a test store."""
+
+        def _build(self):
+            self.store = self.dir / "store.pem"
+            self.MAKE_VARS = (f"CA_BUNDLE={self.store}",)
+            super()._build()
+
+        def without_ca_file(self):
+            conf = self.etc / "outbox.conf"
+            lines = conf.read_text().splitlines(keepends=True)
+            conf.write_text("".join(l for l in lines
+                                    if not l.startswith("ca-file")))
+
+    return TrustRoot
+
+
+@pytest.fixture(scope="module")
+def trust_root():
+    from test_hardening import _nosuid
+    import shutil
+    import tempfile
+    if os.geteuid() != 0:
+        pytest.skip("the setgid install needs root (useradd, chown)")
+    if shutil.which("setpriv") is None or shutil.which("useradd") is None:
+        pytest.skip("setpriv/useradd not available")
+    if _nosuid(Path(tempfile.gettempdir())):
+        pytest.skip("the temporary directory is mounted nosuid")
+    if os.environ.get("OUTBOX_SANITIZE") == "1":
+        pytest.skip("LeakSanitizer cannot run in a set-group-ID process")
+    root = _setgid_class()()
+    try:
+        yield root
+    finally:
+        root.close()
+
+
+def test_setgid_caller_never_writes_and_uses_only_roots_cache(
+        trust_root, smarthost, tls_certs, tmp_path):
+    import grp
+    import subprocess
+    sh = smarthost()
+    trust_root.reset(sh, tls_certs.ca_file)
+    trust_root.without_ca_file()
+    trust_root.store.write_bytes(tls_certs.untrusted_ca_file.read_bytes() +
+                                 tls_certs.ca_file.read_bytes())
+    os.chmod(trust_root.store, 0o644)
+    cache = trust_root.spool / f"trust-{sh.host}-{sh.port}"
+    # a store of the caller's choosing is not honoured with privileges
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_bytes(tls_certs.untrusted_ca_file.read_bytes())
+    os.chmod(tmp_path, 0o755)
+    os.chmod(bogus, 0o644)
+    env = {"OUTBOX_CA_BUNDLE": str(bogus)}
+
+    r = trust_root.run([trust_root.bin, "-v", "you@example.com"], MSG, env=env)
+    assert r.returncode == 0, r.stderr
+    e = err(r)
+    assert f"trusting system store {trust_root.store}" in e
+    assert "no cache (not root)" in e
+    assert not cache.exists()                  # the caller never writes it
+    assert len(sh.messages) == 1
+
+    # root's send writes it: root's, 0640, the queue's group
+    r = subprocess.run([str(trust_root.bin), "you@example.com"], input=MSG,
+                       capture_output=True, timeout=60, cwd="/")
+    assert r.returncode == 0, r.stderr
+    st = cache.stat()
+    assert (st.st_uid, st.st_mode & 0o777) == (0, 0o640)
+    assert st.st_gid == grp.getgrnam(trust_root.group).gr_gid
+
+    r = trust_root.run([trust_root.bin, "-v", "you@example.com"], MSG)
+    assert r.returncode == 0, r.stderr
+    assert f"trusting cached anchors ({cache})" in err(r)
+
+    # a cache that is not root's is not used
+    os.chown(cache, trust_root.uid, st.st_gid)
+    r = trust_root.run([trust_root.bin, "-v", "you@example.com"], MSG)
+    assert r.returncode == 0, r.stderr
+    assert "trusting cached anchors" not in err(r)
+    assert cache.stat().st_uid == trust_root.uid     # and not replaced
+    assert len(sh.messages) == 4
