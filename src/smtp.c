@@ -650,6 +650,7 @@ static CURLcode perform_trusted(struct smtp_client *c, bool learn)
 	struct curl_certinfo *ci = NULL;
 	CURLcode rc;
 
+	trust_begin(&c->trust);
 	show_trust(c, "trusting ");
 	rc = curl_easy_perform(c->curl);
 	if (trust_verify_failed(rc) && trust_fallback(&c->trust)) {

@@ -350,6 +350,8 @@ int trust_learn(struct trust *t, const struct curl_certinfo *ci)
 	}
 	chain_free(&ch);
 	t->learned = rc == 0;
+	if (rc == 0)
+		t->cached = true;       /* the client's next sessions load it */
 	return rc;
 }
 
@@ -357,11 +359,17 @@ void trust_describe(const struct trust *t, char *out, size_t n)
 {
 	if (!t->active)
 		snprintf(out, n, "%s", "");
-	else if (t->cached)
+	else if (t->cached && !t->learned)
 		snprintf(out, n, "cached anchors (%s)", t->cache);
 	else
 		snprintf(out, n, "system store %s%s%s", t->bundle,
 		         t->fell_back ? " (the cached anchors failed)" : "",
 		         t->learned ? "; anchors cached" :
 		         t->may_write ? "" : "; no cache (not root)");
+}
+
+void trust_begin(struct trust *t)
+{
+	t->learned = false;
+	t->fell_back = false;
 }

@@ -60,6 +60,9 @@ const char *trust_cafile(const struct trust *t);
  * handshake? (active, not cached, and the cache may be written) */
 bool trust_wants_chain(const struct trust *t);
 
+/* A new session begins: what trust_describe says is about it alone. */
+void trust_begin(struct trust *t);
+
 /* The cached anchors failed: use the whole store from now on (and learn
  * again). Returns true when this changed anything (a retry is worth it). */
 bool trust_fallback(struct trust *t);
@@ -67,8 +70,9 @@ bool trust_fallback(struct trust *t);
 /*
  * After a handshake verified against the whole store (never call it
  * otherwise): find the store's certificate(s) that issued the chain in
- * ci and write the cache. Returns 0 when written, -1 when not (no anchor
- * found, not allowed, or an I/O error: the next session tries again).
+ * ci and write the cache. Returns 0 when written (the client's later
+ * sessions then load it: t->cached), -1 when not (no anchor found, not
+ * allowed, or an I/O error: the next session tries again).
  */
 int trust_learn(struct trust *t, const struct curl_certinfo *ci);
 

@@ -243,6 +243,26 @@ def test_ca_file_and_no_queue_use_no_cache(
     assert "found 2 certificates" in err(r)     # the test store, whole
 
 
+def test_later_sessions_of_one_run_load_the_cache_just_written(
+        outbox, smarthost, tmp_path, store):
+    """Nine refused messages in one queue run: after 8 refusals the run
+    takes a new session, which loads the anchors the first one cached."""
+    sh = smarthost(rcpt_replies={"bad@example.com": "550 5.1.1 no"})
+    cache, _, _ = prepare(outbox, tmp_path, sh, store)
+    cfg = tmp_path / "outbox.conf"
+    env = {"OUTBOX_CA_BUNDLE": str(store)}
+    for i in range(9):
+        r = outbox.run(["-odq", "bad@example.com"], MSG, config=cfg, env=env)
+        assert r.returncode == 0, err(r)
+    r = outbox.run(["-v", "-q"], config=cfg, env=env, timeout=120)
+    assert r.returncode == 0, err(r)
+    e = err(r)
+    assert e.count(f"trusting system store {store}") == 1, e
+    assert e.count("anchors cached") == 1, e
+    assert e.count(f"trusting cached anchors ({cache})") >= 1, e
+    assert sh.connections >= 2
+
+
 # ---------------------------------------------------------------------------
 # the set-group-ID install: only root's cache, written by root alone
 # ---------------------------------------------------------------------------
