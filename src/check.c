@@ -81,6 +81,8 @@ static void print_host(FILE *out, const struct config *cfg, size_t i,
 	fprintf(out, "  proxy:        %s\n", proxy_describe(cfg));
 	if (h->tls != TLS_OFF)
 		fprintf(out, "  tls:          %s\n", p->tls[0] ? p->tls : "(none)");
+	if (p->trust[0] != '\0')
+		fprintf(out, "  trust:        %s\n", p->trust);
 	if (p->have_cert) {
 		fprintf(out, "  certificate:  subject %s\n", p->subject);
 		fprintf(out, "                issuer  %s\n", p->issuer);
@@ -127,6 +129,7 @@ static enum ob_status check_one(const struct config *cfg, size_t i,
 		unverified.ok = false;
 		str_copy(unverified.step, sizeof(unverified.step), "certificate");
 		str_copy(unverified.error, sizeof(unverified.error), why);
+		str_copy(unverified.trust, sizeof(unverified.trust), p.trust);
 		p = unverified;
 	}
 	if (p.ok && cfg->user != NULL && !p.authed) {

@@ -31,6 +31,7 @@
 #include "oauth.h"
 #include "proxy.h"
 #include "smtp_xact.h"
+#include "trust.h"
 #include "util.h"
 
 /* Room for one line of the dialogue with its control characters escaped. */
@@ -85,6 +86,8 @@ struct smtp_client {
 	bool need_auth;         /* credentials are configured */
 	bool authed;            /* AUTH done on the current connection */
 	bool open;              /* a session is open: x carries messages */
+	bool certinfo;          /* keep the chain (--check shows it) */
+	struct trust trust;     /* what TLS trusts without ca-file */
 	unsigned refusals;      /* 4xx/5xx to MAIL, RCPT, DATA or the data
 	                           in it since a message was last accepted */
 	struct xact x;
@@ -343,13 +346,16 @@ static CURLcode set_tls(struct smtp_client *c)
 	rc |= curl_easy_setopt(c->curl, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	rc |= curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, verify);
 	rc |= curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, verify * 2);
-	if (cfg->ca_file != NULL || ca_bundle() != NULL) {
+	if (cfg->ca_file != NULL || trust_cafile(&c->trust) != NULL) {
 		/* only this file: libcurl would also scan the system's
 		 * certificate directory, hundreds of files per process */
-		rc |= curl_easy_setopt(c->curl, CURLOPT_CAINFO,
-		                       cfg->ca_file ? cfg->ca_file : ca_bundle());
+		rc |= curl_easy_setopt(c->curl, CURLOPT_CAINFO, cfg->ca_file
+		                       ? cfg->ca_file : trust_cafile(&c->trust));
 		rc |= curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
 	}
+	/* the chain, to learn the system store's anchor for it */
+	if (c->certinfo || trust_wants_chain(&c->trust))
+		rc |= curl_easy_setopt(c->curl, CURLOPT_CERTINFO, 1L);
 	return rc;
 }
 
@@ -419,6 +425,7 @@ struct smtp_client *smtp_open(const struct config *cfg, size_t index,
 			goto nomem;
 	}
 	build_url(c);
+	trust_choose(&c->trust, cfg, c->host);
 	c->curl = curl_easy_init();
 	if (c->curl == NULL)
 		goto nomem;
@@ -619,6 +626,49 @@ static void drop(struct smtp_client *c)
 	}
 }
 
+/* Under -v: what the TLS session trusts (the trust-anchor cache). */
+static void show_trust(struct smtp_client *c, const char *prefix)
+{
+	char what[PATH_MAX + 200];
+	char line[sizeof(what) + 64];
+
+	trust_describe(&c->trust, what, sizeof(what));
+	if (what[0] == '\0')
+		return;
+	snprintf(line, sizeof(line), "%s%s", prefix, what);
+	show(c, "*", line, strlen(line));
+}
+
+/*
+ * libcurl's part of a session (connect .. AUTH). A verification failure
+ * with the cached trust anchors is tried once more with the whole system
+ * store before it counts; a handshake that store verified (re)writes the
+ * cache. learn: the handshake was verified (not a --check without it).
+ */
+static CURLcode perform_trusted(struct smtp_client *c, bool learn)
+{
+	struct curl_certinfo *ci = NULL;
+	CURLcode rc;
+
+	trust_begin(&c->trust);
+	show_trust(c, "trusting ");
+	rc = curl_easy_perform(c->curl);
+	if (trust_verify_failed(rc) && trust_fallback(&c->trust)) {
+		show_trust(c, "verification failed; now trusting ");
+		drop(c);
+		if (c->curl == NULL)
+			return CURLE_OUT_OF_MEMORY;
+		memset(&c->d, 0, sizeof(c->d));
+		c->errbuf[0] = '\0';
+		rc = curl_easy_perform(c->curl);
+	}
+	if (rc == CURLE_OK && learn && trust_wants_chain(&c->trust) &&
+	    curl_easy_getinfo(c->curl, CURLINFO_CERTINFO, &ci) == CURLE_OK &&
+	    trust_learn(&c->trust, ci) == 0)
+		show_trust(c, "learned: ");
+	return rc;
+}
+
 /* A session to carry the next message: the open one while it is fit
  * (*reused), else a new one. */
 static CURLcode session(struct smtp_client *c, bool *reused)
@@ -640,7 +690,7 @@ static CURLcode session(struct smtp_client *c, bool *reused)
 		return CURLE_OUT_OF_MEMORY;
 	c->authed = false;
 	curl_easy_setopt(c->curl, CURLOPT_VERBOSE, 1L);
-	rc = curl_easy_perform(c->curl);
+	rc = perform_trusted(c, c->cfg->tls_verify);
 	if (rc != CURLE_OK)
 		return rc;
 	if (xact_attach(&c->x, c->curl, c->cfg->timeout, &hooks) != 0) {
@@ -811,13 +861,17 @@ int smtp_probe(struct smtp_client *c, bool verify, struct smtp_probe *p)
 	memset(p, 0, sizeof(*p));
 	memset(&c->d, 0, sizeof(c->d));
 	c->errbuf[0] = '\0';
+	c->certinfo = true;
 	curl_easy_setopt(c->curl, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_CERTINFO, 1L);
 	if (c->host->tls != TLS_OFF) {
 		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, v);
 		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, v * 2);
 	}
-	rc = curl_easy_perform(c->curl);
+	if (!verify)
+		c->trust.active = false;        /* nothing to learn, or fail */
+	rc = perform_trusted(c, verify);
+	trust_describe(&c->trust, p->trust, sizeof(p->trust));
 	if (curl_easy_getinfo(c->curl, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
 	    ip != NULL)
 		str_copy(p->address, sizeof(p->address), ip);

@@ -94,6 +94,7 @@ struct smtp_probe {
 	int auth_code;          /* reply to AUTH, 0 when not tried */
 	char auth_text[256];
 	bool authed;
+	char trust[4400];       /* the trust-anchor cache's part, "" if none */
 };
 
 /*

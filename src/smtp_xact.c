@@ -152,7 +152,7 @@ static int read_reply(struct xact *x, char *last, size_t lastsize)
 {
 	long deadline = now_ms() + x->timeout * 1000;
 	char line[XACT_LINE_MAX];
-	size_t n, lines;
+	size_t n = 0, lines;
 
 	for (lines = 0; lines < REPLY_LINES_MAX; lines++) {
 		if (read_line(x, line, &n, deadline) != 0)
@@ -394,10 +394,10 @@ void xact_mail_params(const char *caps, const char *sender,
 
 void xact_quit(struct xact *x)
 {
-	char last[XACT_LINE_MAX];
-
-	if (x->usable && command(x, "QUIT", "", "") == 0)
-		read_reply(x, last, sizeof(last));
+	/* not waiting for the 221: every message of the session is settled
+	 * by now, the reply could only cost the caller a round trip */
+	if (x->usable)
+		(void)command(x, "QUIT", "", "");
 	x->usable = false;
 }
 

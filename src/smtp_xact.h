@@ -103,9 +103,12 @@ void xact_mail_params(const char *caps, const char *sender,
                       char *const *rcpts, size_t n, off_t size, char *out,
                       size_t outlen);
 
-/* Say QUIT and wait for the reply (at most the timeout), if the
- * connection is usable; it is not afterwards. libcurl closes a
- * CONNECT_ONLY connection without a QUIT of its own. */
+/* Say QUIT, if the connection is usable, and do not wait for the reply:
+ * every transaction on it is settled (a message counts as accepted only
+ * after its 250 was read), so the 221 tells nothing and would cost one
+ * round trip; the caller closes the connection next. It is not usable
+ * afterwards. libcurl closes a CONNECT_ONLY connection without a QUIT of
+ * its own. */
 void xact_quit(struct xact *x);
 
 /*

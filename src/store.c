@@ -22,6 +22,13 @@
  *                 the end is ignored), so a limit can be passed by those
  *                 few once after a crash.
  *   rate-KEY.lock the lock of rate-KEY (empty)
+ *   trust-HOST-PORT  the trust-anchor cache of smarthost HOST:PORT
+ *                 (trust.c, not this file's: read and written by path):
+ *                 the system store's identity, then the certificates
+ *                 of it that anchored the smarthost's chain; replaced by
+ *                 rename from trust-HOST-PORT.PID.tmp (fsynced first), so
+ *                 a crash leaves the old file whole and at most that
+ *                 small temporary file
  *   failed/ID.*   expired or undeliverable messages, kept for inspection
  *                 (envelope first, then data; a crash between the two
  *                 renames leaves msg/ID.data without msg/ID.env: removed

@@ -209,13 +209,15 @@ def test_eight_refusals_in_a_row_take_a_new_session(outbox, smarthost,
     config, qdir = qconfig(outbox, tmp_path, sh, log=str(tmp_path / "o.log"))
     for i in range(17):
         enqueue(outbox, config, SENDER, ["bad@example.com"], f"bad {i}")
-    r = outbox.run(["-q"], config=config, timeout=120)
+    r = outbox.run(["-v", "-q"], config=config, timeout=120)
     assert r.returncode == EX_OK, describe(r)
     assert sh.wait_idle(10)
     per_conn = Counter(c.connection for c in sh.commands if c.verb == "RCPT")
     assert sh.connections == 3, per_conn
     assert [per_conn[1], per_conn[2]] == [8, 8], per_conn
-    assert sh.verbs().count("QUIT") == 3
+    # QUIT goes out without waiting for the 221; aiosmtpd, which drops
+    # what it has not read when TLS closes, may not see it: count it sent
+    assert r.stderr.count(b"-> QUIT\n") == 3, describe(r)
     assert len([m for m in sh.messages if is_null_sender(m)]) == 17
 
 
