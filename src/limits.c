@@ -186,3 +186,22 @@ int limits_gate(void *arg, size_t host, char *why, size_t whylen)
 {
 	return (int)limits_check(arg, host, why, whylen);
 }
+
+bool limits_slot_free(struct limits *l)
+{
+	char key[300];
+	size_t h;
+	int fd;
+
+	if (l == NULL || l->cfg->max_connections <= 0)
+		return true;
+	for (h = 0; h < l->cfg->nhosts; h++) {
+		host_key(l, h, key, sizeof(key));
+		fd = store_slot(l->s, key, l->cfg->max_connections);
+		if (fd >= 0) {
+			close(fd);
+			return true;
+		}
+	}
+	return false;
+}

@@ -42,6 +42,10 @@ enum limits_verdict limits_check(struct limits *l, size_t host, char *why,
  * returns how many were written to fds (at most max). */
 size_t limits_fds(const struct limits *l, int *fds, size_t max);
 
+/* Is a connection slot free now for some smarthost (one this process
+ * could take)? Takes none. True when max-connections is 0. */
+bool limits_slot_free(struct limits *l);
+
 /* Use the store s from now on (another process's handle on the same
  * queue, e.g. after a fork closed the old one's descriptors). */
 void limits_set_store(struct limits *l, struct store *s);

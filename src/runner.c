@@ -27,6 +27,7 @@ struct run {
 	const struct runner_opts *o;
 	struct runner_stats *st;
 	struct addr_list bounces;   /* DSNs queued during this run */
+	struct addr_list locked;    /* messages another process held */
 	struct metrics_tally tally; /* for the metrics file */
 };
 
@@ -154,8 +155,10 @@ static void process(struct run *r, const char *id, bool always)
 	int fd = store_lock(r->q, id);
 
 	if (fd < 0) {
-		if (errno == EWOULDBLOCK)
+		if (errno == EWOULDBLOCK) {
 			r->st->locked++;
+			addr_list_add(&r->locked, id);
+		}
 		else if (errno == ENOENT &&
 		         store_load(r->q, STORE_MSG, id, &e) == 0) {
 			log_event(LOG_ERR, "%s: data file missing; moved to "
@@ -194,16 +197,37 @@ static void process(struct run *r, const char *id, bool always)
 	close(fd);
 }
 
+/* seen := ids but those another process held (it may have committed
+ * them just now: they count as not seen). ids stays as it was. */
+static void keep_seen(struct addr_list *seen, const struct addr_list *ids,
+                      const struct addr_list *locked)
+{
+	size_t i, k;
+
+	addr_list_free(seen);
+	for (i = 0; i < ids->count; i++) {
+		for (k = 0; k < locked->count; k++) {
+			if (strcmp(ids->addrs[i], locked->addrs[k]) == 0)
+				break;
+		}
+		if (k == locked->count)
+			addr_list_add(seen, ids->addrs[i]);
+	}
+}
+
 int runner_run(struct store *q, const struct config *cfg,
                struct deliver_ctx *ctx, const struct runner_opts *o,
                struct runner_stats *st, char *err, size_t errlen)
 {
-	struct run r = { q, cfg, ctx, o, st, { 0 }, { 0 } };
+	struct run r = { q, cfg, ctx, o, st, { 0 }, { 0 }, { 0 } };
 	struct addr_list ids = { 0 };
 	size_t i;
 	int rc = 0;
 
+	struct addr_list *seen = st->seen;
+
 	memset(st, 0, sizeof(*st));
+	st->seen = seen;
 	store_clean_abandoned(q);
 	store_expire_failed(q, cfg->failed_lifetime);
 	if (o->nids > 0) {
@@ -225,14 +249,14 @@ int runner_run(struct store *q, const struct config *cfg,
 		}
 		for (i = 0; i < ids.count && !(o->stop && *o->stop); i++)
 			process(&r, ids.addrs[i], false);
-		if (ids.count > 0)
-			str_copy(st->newest, sizeof(st->newest),
-			         ids.addrs[ids.count - 1]);
+		if (st->seen != NULL)
+			keep_seen(st->seen, &ids, &r.locked);
 	}
 	/* bounces made by this run go out now, over the same connection */
 	for (i = 0; i < r.bounces.count && !(o->stop && *o->stop); i++)
 		process(&r, r.bounces.addrs[i], true);
 	addr_list_free(&r.bounces);
+	addr_list_free(&r.locked);
 	addr_list_free(&ids);
 	metrics_update(cfg, q, &r.tally);
 	return rc;
@@ -262,9 +286,12 @@ enum ob_status runner_run_once(const struct config *cfg, struct store *q,
                                const struct runner_opts *o, bool verbose)
 {
 	struct runner_stats st = { 0 }, late = { 0 };
+	struct addr_list seen = { 0 };
 	char err[512];
 
+	st.seen = &seen;
 	if (run_own(cfg, q, o, verbose, &st, err, sizeof(err)) != 0) {
+		addr_list_free(&seen);
 		fprintf(stderr, "outbox: %s\n", err);
 		return strcmp(err, "out of memory") == 0 ? OB_SOFTWARE
 		                                         : OB_IOERR;
@@ -272,8 +299,9 @@ enum ob_status runner_run_once(const struct config *cfg, struct store *q,
 	/* its slots are free now: what a sender queued meanwhile for want
 	 * of one is this process's to send (that sender relies on it) */
 	if (o->nids == 0 && !(o->stop && *o->stop) &&
-	    runner_has_due_after(q, st.newest))
+	    runner_has_due_unseen(q, &seen))
 		run_own(cfg, q, o, verbose, &late, err, sizeof(err));
+	addr_list_free(&seen);
 	if (verbose)
 		fprintf(stderr, "outbox: queue run: %zu tried, %zu sent, "
 		        "%zu deferred, %zu bounced, %zu locked by another run, "
@@ -315,19 +343,19 @@ static int detach(const int *keep, size_t nkeep)
 /* Passes over the queue until one sends nothing, so that messages
  * committed meanwhile by senders that found no free slot go too. */
 static void run_passes(struct store *q, const struct config *cfg,
-                       struct deliver_ctx *ctx, char *newest, size_t n)
+                       struct deliver_ctx *ctx, struct addr_list *seen)
 {
 	struct runner_opts o = { 0 };
 	struct runner_stats st = { 0 };
 	char err[512];
 	int pass;
 
+	st.seen = seen;
 	for (pass = 0; pass < 100; pass++) {
 		if (runner_run(q, cfg, ctx, &o, &st, err, sizeof(err)) != 0 ||
 		    st.tried == 0 || !runner_has_due(q))
 			break;
 	}
-	str_copy(newest, n, st.newest);
 }
 
 void runner_run_detached(const struct config *cfg, const char *only_id)
@@ -353,7 +381,8 @@ bool runner_carry_on(const struct config *cfg, struct deliver_ctx *ctx,
 {
 	struct runner_opts o = { 0 };
 	struct store *q = NULL;
-	char err[512], newest[STORE_ID_LEN + 1] = "";
+	struct addr_list seen = { 0 };
+	char err[512];
 	int keep[CONFIG_MAX_SMARTHOSTS * 2];
 	size_t n;
 	int r;
@@ -368,19 +397,25 @@ bool runner_carry_on(const struct config *cfg, struct deliver_ctx *ctx,
 	if (store_open(cfg->queue, false, cfg->privileged, &q, err,
 	               sizeof(err)) == 0) {
 		limits_set_store(l, q);
-		run_passes(q, cfg, ctx, newest, sizeof(newest));
+		run_passes(q, cfg, ctx, &seen);
 	}
 	deliver_free(ctx);      /* QUIT, now that nobody else uses them */
 	limits_free(l);
 	/* the slots are free: what a sender queued meanwhile for want of
 	 * one is ours to send (that sender relies on it) */
-	if (q != NULL && runner_has_due_after(q, newest))
+	if (q != NULL && runner_has_due_unseen(q, &seen))
 		runner_run_once(cfg, q, &o, false);
+	addr_list_free(&seen);
 	store_close(q);
 	_exit(0);
 }
 
-bool runner_has_due_after(struct store *q, const char *after)
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+bool runner_has_due_unseen(struct store *q, const struct addr_list *seen)
 {
 	struct addr_list ids = { 0 };
 	time_t now = time(NULL);
@@ -389,13 +424,15 @@ bool runner_has_due_after(struct store *q, const char *after)
 
 	if (store_ids(q, STORE_MSG, &ids) != 0)
 		return false;
-	/* IDs sort by arrival: only the tail can be newer */
-	for (i = ids.count; i > 0 && !found; i--) {
+	for (i = 0; i < ids.count && !found; i++) {
 		struct store_entry e;
+		const char *id = ids.addrs[i];
 
-		if (strcmp(ids.addrs[i - 1], after) <= 0)
-			break;
-		if (store_load(q, STORE_MSG, ids.addrs[i - 1], &e) == 0) {
+		if (seen->count > 0 &&
+		    bsearch(&id, seen->addrs, seen->count, sizeof(char *),
+		            cmp_id) != NULL)
+			continue;
+		if (store_load(q, STORE_MSG, id, &e) == 0) {
 			found = e.next <= now;
 			store_entry_free(&e);
 		}

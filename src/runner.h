@@ -29,7 +29,9 @@ struct runner_opts {
 struct runner_stats {
 	size_t tried, sent, deferred, bounced, locked;
 	size_t skipped;         /* not tried: every smarthost down this run */
-	char newest[STORE_ID_LEN + 1]; /* the newest ID the run saw, or "" */
+	/* in: NULL, or a list that gets the IDs the run found in msg/
+	 * (replacing what it held) */
+	struct addr_list *seen;
 };
 
 /*
@@ -54,9 +56,8 @@ int runner_run(struct store *s, const struct config *cfg,
  * runner_run with a context of its own, for the command line (-q, -qI):
  * returns OB_OK, or a failure with a line printed to stderr; verbose
  * prints the run's counts. Once its connections are closed and its slots
- * freed, a message that came meanwhile (a sender that found every slot
- * held and queued it) gets one more run: the last holder of a slot
- * always sees it.
+ * freed, a message committed after its listing (by a sender that found
+ * every slot held) gets one more run: a slot's last holder sees it.
  */
 enum ob_status runner_run_once(const struct config *cfg, struct store *s,
                                const struct runner_opts *o, bool verbose);
@@ -83,9 +84,10 @@ bool runner_carry_on(const struct config *cfg, struct deliver_ctx *ctx,
 /* True when msg/ holds at least one message due now. */
 bool runner_has_due(struct store *s);
 
-/* True when msg/ holds a message due now that is newer than the ID
- * after ("": any), i.e. one that came after a run listed the queue. */
-bool runner_has_due_after(struct store *s, const char *after);
+/* True when msg/ holds a message due now whose ID is not in seen (a
+ * sorted list, as runner_stats' seen or store_ids give it): one that was
+ * committed after that listing. */
+bool runner_has_due_unseen(struct store *s, const struct addr_list *seen);
 
 /*
  * Queue a delivery status notification (RFC 3464) to sender about rcpts

@@ -1,6 +1,7 @@
 /*
  * store_state.c - state every outbox process of the host shares, in
- * files beside the queue's directories: connection slots and send logs
+ * files beside the queue's directories: connection slots, send logs and
+ * the metrics counters
  * (see store.h; their crash states are in the table atop store.c).
  */
 #define _GNU_SOURCE
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store_int.h"
@@ -168,5 +170,85 @@ int store_stamps_add(struct store *q, const char *key, long long t,
 	    (size_t)st.st_size > 2 * (keep + 64) * sizeof(t))
 		rc = compact_stamps(q, name, keep, key);
 	close(fd);
+	return rc;
+}
+
+/* ---- the counters file (metrics.c's) ---- */
+
+int store_stats_lock(struct store *q)
+{
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
+	int fd, tries, saved;
+
+	fd = openat(q->dfd, "stats.lock", O_RDWR | O_CREAT | O_CLOEXEC |
+	            O_NOFOLLOW, q->fmode);
+	if (fd < 0)
+		return -1;
+	if (q->fmode != 0600)
+		fchmod(fd, q->fmode);
+	for (tries = 0; tries < 1000; tries++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int store_stats_read(struct store *q, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n = 1;
+	char extra;
+	int fd;
+
+	buf[0] = '\0';
+	fd = openat(q->dfd, "stats", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	while (len + 1 < cap) {
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	/* the buffer is full: is there more? */
+	if (n > 0 && read(fd, &extra, 1) != 0)
+		n = -1;
+	close(fd);
+	buf[len] = '\0';
+	return n < 0 ? -1 : 0;
+}
+
+int store_stats_write(struct store *q, const char *text, size_t len)
+{
+	int fd = openat(q->tmpfd, "stats", O_WRONLY | O_CREAT | O_TRUNC |
+	                O_CLOEXEC | O_NOFOLLOW, q->fmode);
+	int rc = 0, saved;
+
+	if (fd < 0)
+		return -1;
+	if (q->fmode != 0600)
+		fchmod(fd, q->fmode);
+	if (write_all(fd, text, len) != 0 || fsync(fd) != 0)
+		rc = -1;
+	saved = errno;
+	if (close(fd) != 0 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	if (rc == 0 && renameat(q->tmpfd, "stats", q->dfd, "stats") != 0) {
+		rc = -1;
+		saved = errno;
+	}
+	if (rc != 0)
+		unlinkat(q->tmpfd, "stats", 0);
+	errno = saved;
 	return rc;
 }

@@ -36,6 +36,8 @@ struct job {
 	struct timespec start;      /* when the message was taken */
 	struct deliver_ctx *ctx;    /* the direct send's connections */
 	struct limits *lim;         /* its connection slots, rate limits */
+	bool held;                  /* queued: no free connection slot */
+	struct addr_list seen;      /* msg/ as the direct send began */
 	struct headers_policy hp;   /* how address fields are rewritten */
 	char *hp_from;              /* the account address hp.from points to */
 };
@@ -204,8 +206,12 @@ static enum ob_status deliver_now(struct job *j)
 		say(j, true, "out of memory");
 		return OB_SOFTWARE;
 	}
-	if (j->lim != NULL)
+	if (j->lim != NULL) {
 		deliver_set_gate(j->ctx, limits_gate, j->lim);
+		/* to tell, afterwards, what came while this one was sent */
+		if (j->cfg->max_connections > 0)
+			store_ids(j->q, STORE_MSG, &j->seen);
+	}
 	st = deliver_send(j->ctx, j->sender, &j->rcpts, j->spool, j->msg.size,
 	                  &rep);
 	report(j, &rep);
@@ -221,6 +227,7 @@ static enum ob_status deliver_now(struct job *j)
 		         rep.where[0] ? ": " : "", rep.reason);
 		/* held back (no free slot, a rate limit): never tried, so
 		 * due at once, for whoever holds a connection */
+		j->held = rep.not_tried && rep.held_kind == LIMITS_BUSY;
 		if (commit(j, &temp, rep.not_tried ? 0 : 1, why) != OB_OK)
 			st = rep.status;    /* not queued: say what failed */
 		else if (refused) {
@@ -343,35 +350,49 @@ static enum ob_status take_message(struct job *j, int in_fd)
 }
 
 /*
- * After a direct send the smarthost accepted: when queued messages are
- * due, the open connection carries them on in a detached process (the
- * caller does not wait, not even for the QUIT); without a connection to
- * carry them, a detached queue run of its own. Else the connection
- * closes.
+ * After a direct send. The smarthost accepted the message and queued
+ * ones are due: the open connection carries them on in a detached
+ * process (the caller waits for nothing, not even the reply to QUIT).
+ * Otherwise the connection closes, and then a detached queue run starts
+ * when (a) the message went and older ones are due (a flush), (b) this
+ * process held a connection slot and a message was committed
+ * meanwhile, i.e. is not in the listing taken before the send (a sender
+ * that found every slot taken relies on the holders to send its
+ * message: each looks again once its slot is free), or
+ * (c) this message was queued for want of a slot and one is free now
+ * (its holder let it go before this message was committed). Whoever
+ * comes last, holder or sender, sees the message.
  */
 static void finish(struct job *j, enum ob_status st)
 {
-	bool due = j->q != NULL && runner_has_due(j->q);
 	bool sent = st == OB_OK && !j->s->queued;
+	bool go = false;
 
-	/* only after the smarthost took this message: one that deferred it
-	 * is not asked to take more now */
-	if (due && sent && deliver_connected(j->ctx) &&
+	/* a committed message's spool file is still locked by this process:
+	 * let the queue runs below (and the holders of slots) take it */
+	if (j->s->queued && j->spool >= 0) {
+		close(j->spool);
+		j->spool = -1;
+	}
+
+	if (j->q != NULL && sent && runner_has_due(j->q) &&
+	    deliver_connected(j->ctx) &&
 	    runner_carry_on(j->cfg, j->ctx, j->lim)) {
 		deliver_park(j->ctx);
-	} else {
-		deliver_free(j->ctx);
-		limits_free(j->lim);
-		j->lim = NULL;
-		/* delivered: an opportunistic flush. Held back for want of a
-		 * slot: nothing; the holder of the slot sends the message,
-		 * after its last pass if need be (runner_run_once) */
-		if (due && sent)
-			runner_run_detached(j->cfg, NULL);
+		j->ctx = NULL;
 	}
+	deliver_free(j->ctx);
 	j->ctx = NULL;
-	limits_free(j->lim);
+	if (j->q != NULL && j->held)
+		go = limits_slot_free(j->lim);                  /* (c) */
+	limits_free(j->lim);                    /* our slots are free now */
 	j->lim = NULL;
+	if (j->q != NULL && !go && !j->held)
+		go = (sent && runner_has_due(j->q)) ||          /* (a) */
+		     (j->cfg->max_connections > 0 &&
+		      runner_has_due_unseen(j->q, &j->seen));  /* (b) */
+	if (go)
+		runner_run_detached(j->cfg, NULL);
 }
 
 static enum ob_status run(struct job *j, int in_fd)
@@ -428,6 +449,7 @@ enum ob_status submit(const struct config *cfg, int in_fd,
 	st = run(&j, in_fd);
 	deliver_free(j.ctx);        /* when finish() was not reached */
 	limits_free(j.lim);
+	addr_list_free(&j.seen);
 	if (j.spool >= 0) {
 		/* a committed message was renamed away: this only removes an
 		 * uncommitted spool file */
