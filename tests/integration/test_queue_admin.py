@@ -286,8 +286,12 @@ def test_log_file_that_cannot_be_opened_is_reported(outbox, smarthost,
 def _in_mount_ns(devdir: Path, cmd, **kw):
     """Run cmd with devdir mounted over /dev in a private mount namespace
     (so /dev/log is devdir/log, or absent)."""
-    script = 'mount --bind "$1" /dev && shift && exec "$@"'
-    return subprocess.run(["unshare", "-m", "--propagation", "private",
+    # /dev made private inside the new namespace first, so that nothing
+    # mounted there reaches the host (unshare's own --propagation private
+    # needs / to be a mount point, which it is not in a chroot)
+    script = ('mount --make-rprivate /dev && mount --bind "$1" /dev && '
+              'shift && exec "$@"')
+    return subprocess.run(["unshare", "-m", "--propagation", "unchanged",
                            "sh", "-c", script, "sh", str(devdir), *cmd],
                           capture_output=True, timeout=60, **kw)
 
