@@ -299,7 +299,7 @@ enum ob_status runner_run_once(const struct config *cfg, struct store *q,
 	/* its slots are free now: what a sender queued meanwhile for want
 	 * of one is this process's to send (that sender relies on it) */
 	if (o->nids == 0 && !(o->stop && *o->stop) &&
-	    runner_has_due_unseen(q, &seen))
+	    runner_has_due_unseen(q, &seen, NULL))
 		run_own(cfg, q, o, verbose, &late, err, sizeof(err));
 	addr_list_free(&seen);
 	if (verbose)
@@ -403,7 +403,7 @@ bool runner_carry_on(const struct config *cfg, struct deliver_ctx *ctx,
 	limits_free(l);
 	/* the slots are free: what a sender queued meanwhile for want of
 	 * one is ours to send (that sender relies on it) */
-	if (q != NULL && runner_has_due_unseen(q, &seen))
+	if (q != NULL && runner_has_due_unseen(q, &seen, NULL))
 		runner_run_once(cfg, q, &o, false);
 	addr_list_free(&seen);
 	store_close(q);
@@ -415,7 +415,8 @@ static int cmp_id(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-bool runner_has_due_unseen(struct store *q, const struct addr_list *seen)
+bool runner_has_due_unseen(struct store *q, const struct addr_list *seen,
+                           const char *except)
 {
 	struct addr_list ids = { 0 };
 	time_t now = time(NULL);
@@ -428,9 +429,10 @@ bool runner_has_due_unseen(struct store *q, const struct addr_list *seen)
 		struct store_entry e;
 		const char *id = ids.addrs[i];
 
-		if (seen->count > 0 &&
-		    bsearch(&id, seen->addrs, seen->count, sizeof(char *),
-		            cmp_id) != NULL)
+		if ((except != NULL && strcmp(id, except) == 0) ||
+		    (seen->count > 0 &&
+		     bsearch(&id, seen->addrs, seen->count, sizeof(char *),
+		             cmp_id) != NULL))
 			continue;
 		if (store_load(q, STORE_MSG, id, &e) == 0) {
 			found = e.next <= now;

@@ -85,9 +85,10 @@ bool runner_carry_on(const struct config *cfg, struct deliver_ctx *ctx,
 bool runner_has_due(struct store *s);
 
 /* True when msg/ holds a message due now whose ID is not in seen (a
- * sorted list, as runner_stats' seen or store_ids give it): one that was
- * committed after that listing. */
-bool runner_has_due_unseen(struct store *s, const struct addr_list *seen);
+ * sorted list, as runner_stats' seen or store_ids give it) nor except
+ * (NULL: none): one that was committed after that listing. */
+bool runner_has_due_unseen(struct store *s, const struct addr_list *seen,
+                           const char *except);
 
 /*
  * Queue a delivery status notification (RFC 3464) to sender about rcpts

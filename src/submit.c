@@ -390,7 +390,8 @@ static void finish(struct job *j, enum ob_status st)
 	if (j->q != NULL && !go && !j->held)
 		go = (sent && runner_has_due(j->q)) ||          /* (a) */
 		     (j->cfg->max_connections > 0 &&
-		      runner_has_due_unseen(j->q, &j->seen));  /* (b) */
+		      runner_has_due_unseen(j->q, &j->seen,
+		                            j->s->id));      /* (b) */
 	if (go)
 		runner_run_detached(j->cfg, NULL);
 }
