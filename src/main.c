@@ -107,18 +107,27 @@ static int version(void)
 
 /* -bv: the From and the recipients as they will go (submit_verify);
  * with -t the message on stdin says who they are. */
+/* A submission as the command line describes it. */
+static void submission_from(const struct options *opt, struct submission *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->sender_arg = opt->sender;
+	s->rcpt_args = opt->rcpts;
+	s->nrcpt_args = opt->nrcpts;
+	s->extract_rcpts = opt->extract_rcpts;
+	s->ignore_dots = opt->ignore_dots;
+	s->fullname = opt->fullname;
+	s->delivery = opt->delivery;
+	s->verbose = opt->verbose;
+	s->errors = stderr;
+}
+
 static int verify(const struct config *cfg, const struct options *opt)
 {
 	struct submission s;
 
-	memset(&s, 0, sizeof(s));
-	s.sender_arg = opt->sender;
-	s.rcpt_args = opt->rcpts;
-	s.nrcpt_args = opt->nrcpts;
-	s.extract_rcpts = opt->extract_rcpts;
-	s.ignore_dots = opt->ignore_dots;
-	s.fullname = opt->fullname;
-	s.errors = stderr;
+	submission_from(opt, &s);
+	s.verbose = false;
 	return exit_code(submit_verify(cfg, STDIN_FILENO, &s, stdout));
 }
 
@@ -267,16 +276,7 @@ static int send_mode(const struct config *cfg, const struct options *opt)
 {
 	struct submission s;
 
-	memset(&s, 0, sizeof(s));
-	s.sender_arg = opt->sender;
-	s.rcpt_args = opt->rcpts;
-	s.nrcpt_args = opt->nrcpts;
-	s.extract_rcpts = opt->extract_rcpts;
-	s.ignore_dots = opt->ignore_dots;
-	s.fullname = opt->fullname;
-	s.delivery = opt->delivery;
-	s.verbose = opt->verbose;
-	s.errors = stderr;
+	submission_from(opt, &s);
 	return exit_code(submit(cfg, STDIN_FILENO, &s));
 }
 

@@ -425,7 +425,8 @@ bool runner_has_due_unseen(struct store *q, const struct addr_list *seen,
 
 	if (store_ids(q, STORE_MSG, &ids) != 0)
 		return false;
-	for (i = 0; i < ids.count && !found; i++) {
+	/* at most 1000 envelopes read: a long queue is due somewhere */
+	for (i = 0; i < ids.count && i < 1000 && !found; i++) {
 		struct store_entry e;
 		const char *id = ids.addrs[i];
 
@@ -445,23 +446,9 @@ bool runner_has_due_unseen(struct store *q, const struct addr_list *seen,
 
 bool runner_has_due(struct store *q)
 {
-	struct addr_list ids = { 0 };
-	time_t now = time(NULL);
-	bool found = false;
-	size_t i;
+	const struct addr_list none = { 0 };
 
-	if (store_ids(q, STORE_MSG, &ids) != 0)
-		return false;
-	for (i = 0; i < ids.count && i < 1000 && !found; i++) {
-		struct store_entry e;
-
-		if (store_load(q, STORE_MSG, ids.addrs[i], &e) == 0) {
-			found = e.next <= now;
-			store_entry_free(&e);
-		}
-	}
-	addr_list_free(&ids);
-	return found;
+	return runner_has_due_unseen(q, &none, NULL);
 }
 
 int runner_add_bounce(struct store *q, const struct config *cfg,
