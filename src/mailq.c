@@ -10,20 +10,6 @@
 
 #include "util.h"
 
-static void format_age(char *buf, size_t n, long secs)
-{
-	if (secs < 0)
-		secs = 0;
-	if (secs < 120)
-		snprintf(buf, n, "%lds", secs);
-	else if (secs < 7200)
-		snprintf(buf, n, "%ldm", secs / 60);
-	else if (secs < 172800)
-		snprintf(buf, n, "%ldh", secs / 3600);
-	else
-		snprintf(buf, n, "%ldd", secs / 86400);
-}
-
 static void list_one(FILE *out, const struct store_entry *e, off_t size,
                      bool failed)
 {
@@ -32,13 +18,13 @@ static void list_one(FILE *out, const struct store_entry *e, off_t size,
 	struct tm tm;
 	size_t i;
 
-	format_age(age, sizeof(age), (long)(now - e->created));
+	format_age(age, sizeof(age), (long long)(now - e->created));
 	localtime_r(&e->next, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 	if (e->next <= now)
 		str_copy(next, sizeof(next), "now");
 	else
-		format_age(next, sizeof(next), (long)(e->next - now));
+		format_age(next, sizeof(next), (long long)(e->next - now));
 	fprintf(out, "%s  %lld bytes  age %s  from <%s>\n", e->id,
 	        (long long)size, age, e->sender);
 	if (failed)

@@ -580,18 +580,6 @@ void metrics_update(const struct config *cfg, struct store *q,
 
 /* ---- the queue check ---- */
 
-static void format_age(char *buf, size_t n, long long secs)
-{
-	if (secs < 120)
-		snprintf(buf, n, "%llds", secs);
-	else if (secs < 7200)
-		snprintf(buf, n, "%lldm", secs / 60);
-	else if (secs < 172800)
-		snprintf(buf, n, "%lldh", secs / 3600);
-	else
-		snprintf(buf, n, "%lldd", secs / 86400);
-}
-
 /* A threshold in the largest unit that divides it: 1h, 90m, 1d. */
 static void format_limit(char *buf, size_t n, long secs)
 {

@@ -387,11 +387,11 @@ static void finish(struct job *j, enum ob_status st)
 		go = limits_slot_free(j->lim);                  /* (c) */
 	limits_free(j->lim);                    /* our slots are free now */
 	j->lim = NULL;
-	if (j->q != NULL && !go && !j->held)
-		go = (sent && runner_has_due(j->q)) ||          /* (a) */
-		     (j->cfg->max_connections > 0 &&
-		      runner_has_due_unseen(j->q, &j->seen,
-		                            j->s->id));      /* (b) */
+	/* (a) covers (b): any due message, late arrivals included */
+	if (j->q != NULL && !j->held && sent)
+		go = runner_has_due(j->q);                      /* (a) */
+	else if (j->q != NULL && !j->held && j->cfg->max_connections > 0)
+		go = runner_has_due_unseen(j->q, &j->seen, j->s->id); /* (b) */
 	if (go)
 		runner_run_detached(j->cfg, NULL);
 }

@@ -248,3 +248,17 @@ void close_fds_except(const int *keep, size_t n)
 	}
 	close_range(from, ~0U, 0);
 }
+
+void format_age(char *buf, size_t n, long long secs)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 120)
+		snprintf(buf, n, "%llds", secs);
+	else if (secs < 7200)
+		snprintf(buf, n, "%lldm", secs / 60);
+	else if (secs < 172800)
+		snprintf(buf, n, "%lldh", secs / 3600);
+	else
+		snprintf(buf, n, "%lldd", secs / 86400);
+}

@@ -33,6 +33,10 @@ int write_all(int fd, const void *buf, size_t len);
 /* Close every file descriptor from 3 up except the n in keep. */
 void close_fds_except(const int *keep, size_t n);
 
+/* An age for people: "45s", "12m", "5h", "3d" (the largest unit that
+ * keeps two figures); negative counts as 0. */
+void format_age(char *buf, size_t n, long long secs);
+
 /* Parse a duration: "30", "30s", "15m", "1h", "5d" (whole numbers).
  * Stores seconds in *secs and returns 0; -1 when malformed or > max. */
 int parse_duration(const char *s, long max, long *secs);
