@@ -334,10 +334,33 @@ static void put_qualified(struct buf *b, const struct headers_field *f,
 	}
 }
 
+/* A display name made from a comment whose quoted form has a longer run
+ * without a blank (its backslashes can double it) is left out: the line
+ * "Sender: " + run could not be folded below HEADERS_LINE_MAX. */
+#define COMMENT_RUN_MAX (HEADERS_LINE_MAX - 16)
+
 static bool is_phrase_char(char c)
 {
 	return is_wsp(c) || (unsigned char)c >= 0x80 ||
 	       strchr("()<>[]:;@\\,.\"", c) == NULL;
+}
+
+/* The longest run without a blank of s[0..n) quoted: a backslash before
+ * each '"' and '\\', the quotes at both ends counted. */
+static size_t longest_quoted_run(const char *s, size_t n)
+{
+	size_t i, run = 1, most = 0;
+
+	for (i = 0; i < n; i++) {
+		if (is_wsp(s[i])) {
+			run = 0;
+			continue;
+		}
+		run += (s[i] == '"' || s[i] == '\\') ? 2 : 1;
+		if (run > most)
+			most = run;
+	}
+	return run + 1 > most ? run + 1 : most;
 }
 
 /*
@@ -372,6 +395,8 @@ static void put_comment_name(struct buf *b, const char *s, size_t n)
 		return;
 	for (i = j; i < k; i++)
 		plain = plain && is_phrase_char(name[i]);
+	if (!plain && longest_quoted_run(name + j, k - j) > COMMENT_RUN_MAX)
+		return;
 	if (!plain)
 		put(b, '"', false);
 	for (i = j; i < k; i++) {
