@@ -230,10 +230,12 @@ static int command(struct xact *x, const char *verb, const char *arg,
 /* The dot-stuffed message and the final dot. */
 static int send_body(struct xact *x, int fd)
 {
-	char in[BODY_CHUNK], out[2 * BODY_CHUNK];
+	static const char dot[] = "\r\n.\r\n";
+	char in[BODY_CHUNK], out[2 * BODY_CHUNK + sizeof(dot)];
 	int crlf = 2;           /* 2: at the start of a line, 1: after CR */
 	ssize_t n, i, end;
-	size_t k;
+	size_t k = 0;           /* stuffed bytes in out, not yet sent */
+	const char *tail;
 
 	for (;;) {
 		do {
@@ -246,6 +248,8 @@ static int send_body(struct xact *x, int fd)
 		}
 		if (n == 0)
 			break;
+		if (k > 0 && send_all(x, out, k) != 0)
+			return -1;
 		/* a line at a time: a dot that starts one is doubled */
 		for (i = 0, k = 0; i < n; i = end) {
 			const char *nl = memchr(in + i, '\n', (size_t)(n - i));
@@ -261,11 +265,11 @@ static int send_body(struct xact *x, int fd)
 				crlf = (end - i >= 2 ? in[end - 2] == '\r'
 				                     : crlf == 1) ? 2 : 0;
 		}
-		if (send_all(x, out, k) != 0)
-			return -1;
 	}
-	return crlf == 2 ? send_all(x, ".\r\n", 3)
-	                 : send_all(x, "\r\n.\r\n", 5);
+	/* the final dot goes with the last bytes: one write, one record */
+	tail = crlf == 2 ? dot + 2 : dot;
+	memcpy(out + k, tail, strlen(tail));
+	return send_all(x, out, k + strlen(tail));
 }
 
 /* RSET, unless the server is closing (after 421); x->code is kept. */
