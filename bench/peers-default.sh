@@ -90,7 +90,8 @@ dconf() {
 	for b in outbox outbox-lean; do
 		{
 			printf 'smarthost 127.0.0.1:%s\n' "$port"
-			if [ "$mode" = tls ]; then
+			if [ "$mode" = tls ] || [ "$mode" = smtps ]; then
+				[ "$mode" = tls ] || printf 'tls smtps\n'
 				# README's minimal configuration: STARTTLS (default),
 				# system store (no ca-file), the queue on (default; the
 				# trust-anchor cache lives there)
@@ -231,6 +232,7 @@ rtt1() {
 	case $mode in
 	plain) dir=$T/recv; stats=$T/rtt/plain.stats ;;
 	tls) dir=$T/recv-tls; stats=$T/rtt/tls.stats ;;
+	smtps) dir=$T/recv-smtps; stats=$T/rtt/smtps.stats ;;
 	esac
 	: > "$T/rtt/$tool-$mode.tsv"
 	dsend "$tool" "$mode-d" > /dev/null 2>&1 || die "$tool $mode direct"
@@ -279,6 +281,11 @@ peers_rtt() {
 			dshow "$tool" "$mode-p" > "$T/rtt/$tool-$mode.cmd"
 		done
 	done
+	# not in the issue: what implicit TLS (port 465's way) would save
+	say "round trips: outbox, implicit TLS (tls smtps)"
+	: > "$T/rtt/smtps.stats"
+	rtt1 outbox smtps
+	dshow outbox smtps-p > "$T/rtt/outbox-smtps.cmd"
 }
 
 # Everything of this file, called by bench/peers after its plain rows.
@@ -286,6 +293,12 @@ peers_default_all() {
 	start_py tls "$TOP/tests/smarthost.py" --mode starttls --port 0 \
 		--cert "$T/tls/server.pem" --key "$T/tls/server.key" \
 		--user bench --password "$SECRET" --outdir "$T/recv-tls"
+	mkdir -p "$T/recv-smtps"
+	start_py smtps "$TOP/bench/smtpshost.py" --mode smtps --port 0 \
+		--cert "$T/tls/server.pem" --key "$T/tls/server.key" \
+		--user bench --password "$SECRET" --outdir "$T/recv-smtps"
+	start_py pxsmtps "$TOP/bench/delayproxy.py" --upstream "$PORT_smtps" \
+		--delay "$RTT_DELAY" --connect-delay "$RTT_DELAY" --stats "$T/rtt/smtps.stats"
 	start_py pxplain "$TOP/bench/delayproxy.py" --upstream "$PORT" \
 		--delay "$RTT_DELAY" --connect-delay "$RTT_DELAY" --stats "$T/rtt/plain.stats"
 	start_py pxtls "$TOP/bench/delayproxy.py" --upstream "$PORT_tls" \
@@ -296,6 +309,8 @@ peers_default_all() {
 	dconf tls-p tls "$PORT_pxtls"
 	dconf plain-d plain "$PORT"
 	dconf plain-p plain "$PORT_pxplain"
+	dconf smtps-d smtps "$PORT_smtps"
+	dconf smtps-p smtps "$PORT_pxsmtps"
 	say "TLS smarthost on 127.0.0.1:$PORT_tls; delaying proxies on $PORT_pxplain (plain), $PORT_pxtls (STARTTLS)"
 	[ "${PEERS_DEFAULT:-1}" = 0 ] || peers_default_ir
 	[ "${PEERS_RTT:-1}" = 0 ] || peers_rtt
