@@ -181,12 +181,31 @@ cg1() {
 	echo "$tot $ld"
 }
 
+# Where a send's instructions go: inclusive Ir of a few functions in the
+# callgrind files of NAME (the last send of that row), summed over its
+# processes; one line "NAME FUNC IR" each into $T/default-where.tsv.
+WHERE_FUNCS="gnutls_certificate_set_x509_trust_file gnutls_certificate_set_x509_system_trust
+trust_learn gnutls_x509_trust_list_deinit gnutls_handshake SSL_connect
+gnutls_certificate_verify_peers2 gnutls_certificate_verify_peers3 curl_global_init _dl_start"
+where_ir() {
+	local name=$1 f fn
+	for fn in $WHERE_FUNCS; do
+		for f in "$T/cg/$name".[0-9]*; do
+			case $f in *.ann) continue ;; esac
+			callgrind_annotate --inclusive=yes --threshold=100 "$f" 2>/dev/null |
+				awk -v fn="$fn" '$0 ~ ("[:]" fn "( |$)") && $1 ~ /^[0-9,]+$/ {
+					gsub(",", "", $1); print $1; exit }'
+		done | awk -v n="$name" -v fn="$fn" '{ s += $1 } END { printf "%s\t%s\t%d\n", n, fn, s }'
+	done >> "$T/default-where.tsv"
+}
+
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # Part A.
 peers_default_ir() {
 	local tool k tot ld cache rows="$T/default-ir.tsv" b
 	: > "$rows"
+	: > "$T/default-where.tsv"
 	: > "$T/default-cmds.txt"
 	for tool in outbox outbox-lean msmtp nullmailer dma; do
 		b=$(nrecv "$T/recv-tls")
@@ -201,12 +220,16 @@ peers_default_ir() {
 			[ -f "$cache" ] || die "$tool: no trust-anchor cache after a send"
 			for ((k = 1; k <= CG_RUNS; k++)); do
 				rm -f "$cache"
-				read -r tot ld < <(cg1 "$tool" tls-d "$T/recv-tls" "$tool-cold")
+				cg1 "$tool" tls-d "$T/recv-tls" "$tool-cold" > "$T/cg1.out" || die "$tool-cold under callgrind"
+				read -r tot ld < "$T/cg1.out"
 				[ -f "$cache" ] || die "$tool: the cold send wrote no cache"
 				printf '%s\t%s\t%s\t%s\n' "$tool" cold "$tot" "$ld" >> "$rows"
-				read -r tot ld < <(cg1 "$tool" tls-d "$T/recv-tls" "$tool-warm")
+				cg1 "$tool" tls-d "$T/recv-tls" "$tool-warm" > "$T/cg1.out" || die "$tool-warm under callgrind"
+				read -r tot ld < "$T/cg1.out"
 				printf '%s\t%s\t%s\t%s\n' "$tool" warm "$tot" "$ld" >> "$rows"
 			done
+			where_ir "$tool-cold"
+			where_ir "$tool-warm"
 			# the warm sends used the cache: --check says so
 			"$T/bin/$tool" -C "$T/d/tls-d.$tool.conf" --check > "$T/check-$tool.txt" 2>&1 ||
 				die "$tool --check: $(cat "$T/check-$tool.txt")"
@@ -216,9 +239,11 @@ peers_default_ir() {
 			;;
 		*)
 			for ((k = 1; k <= CG_RUNS; k++)); do
-				read -r tot ld < <(cg1 "$tool" tls-d "$T/recv-tls" "$tool-sys")
+				cg1 "$tool" tls-d "$T/recv-tls" "$tool-sys" > "$T/cg1.out" || die "$tool-sys under callgrind"
+				read -r tot ld < "$T/cg1.out"
 				printf '%s\t%s\t%s\t%s\n' "$tool" system "$tot" "$ld" >> "$rows"
 			done
+			where_ir "$tool-sys"
 			;;
 		esac
 	done

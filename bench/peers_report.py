@@ -145,6 +145,53 @@ def ir_table(d, w):
             "%.2f" % (lw[0] / tot) if lw else "–"))
 
 
+WHERE = (("gnutls_certificate_set_x509_trust_file", "gnutls_certificate_set_x509_system_trust"),
+         ("trust_learn",), ("gnutls_x509_trust_list_deinit",),
+         ("gnutls_handshake", "SSL_connect"),
+         ("gnutls_certificate_verify_peers2", "gnutls_certificate_verify_peers3"),
+         ("curl_global_init",), ("_dl_start",))
+
+
+def where_table(d, w):
+    p = os.path.join(d.T, "default-where.tsv")
+    if not os.path.exists(p):
+        return
+    ir = {}
+    for line in open(p):
+        name, fn, n = line.split()
+        ir[name, fn] = int(n)
+    names = [n for n in ("outbox-cold", "outbox-warm", "outbox-lean-cold",
+                         "outbox-lean-warm", "msmtp-sys", "nullmailer-sys", "dma-sys")
+             if any(k[0] == n for k in ir)]
+    if not names:
+        return
+    w("Where they go: inclusive Ir of a few functions in the last send of each row "
+      "(`callgrind_annotate --inclusive=yes`, summed over the send's processes; "
+      "a function a tool does not call is left empty). Loading the CA file: "
+      "`gnutls_certificate_set_x509_trust_file` (libcurl, nullmailer) or "
+      "`gnutls_certificate_set_x509_system_trust` (msmtp); learning the anchors: "
+      "outbox's `trust_learn` (cold only); freeing the trust list: "
+      "`gnutls_x509_trust_list_deinit`; the handshake: `gnutls_handshake` "
+      "(dma: OpenSSL's `SSL_connect`); the chain check after it: "
+      "`gnutls_certificate_verify_peers2`/`3` (nullmailer calls it from within "
+      "the handshake, so its handshake figure includes it); libcurl's `curl_global_init`; the dynamic linker's start-up "
+      "`_dl_start` (loading and relocating the shared libraries).")
+    w("")
+    w("| send | load CA file | learn anchors | free trust list | TLS handshake | "
+      "verify chain | curl_global_init | _dl_start |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    label = {"outbox-cold": "outbox, cold", "outbox-warm": "outbox, warm",
+             "outbox-lean-cold": "outbox LEAN, cold", "outbox-lean-warm": "outbox LEAN, warm",
+             "msmtp-sys": "msmtp", "nullmailer-sys": "nullmailer", "dma-sys": "dma"}
+    for n in names:
+        cells = []
+        for fns in WHERE:
+            v = sum(ir.get((n, f), 0) for f in fns)
+            cells.append("" if not v else M(v) if v >= 5000 else "%d" % v)
+        w("| %s | %s |" % (label[n], " | ".join(cells)))
+    w("")
+
+
 def rt_table(d, w):
     w("| tool | plain: replies waited for | plain: (wall via proxy − direct) / 20 ms "
       "| STARTTLS+AUTH: replies waited for | STARTTLS+AUTH: (wall via proxy − direct) / 20 ms "
@@ -187,6 +234,7 @@ def peers_sections(d):
     w("")
     ir_table(d, w)
     w("")
+    where_table(d, w)
     w("outbox's configuration is README's minimal one (smarthost, user, "
       "password-file, domain; STARTTLS and the queue by default) plus the "
       "bench's helo and log; the queue directory (where the cache "
