@@ -75,10 +75,13 @@ class Data:
             return None
         d = statistics.median(r[0] for r in v)
         p = statistics.median(r[1] for r in v)
+        # the median of the pairs' differences: each pair ran back to back,
+        # so a change of the machine's load between pairs cancels out
+        diff = statistics.median(r[1] - r[0] for r in v)
         delay = float(self.meta.get("delay", "0.010"))
         return (statistics.median(r[2] for r in v), min(r[2] for r in v),
                 max(r[2] for r in v), statistics.median(r[3] for r in v),
-                (p - d) / (2 * delay), d * 1e3, p * 1e3, len(v))
+                diff / (2 * delay), d * 1e3, p * 1e3, len(v))
 
 
 def ir_rows(d):
@@ -270,9 +273,12 @@ def peers_sections(d):
       "not depend on the machine's load. The TCP handshake is not counted (one "
       "more for every tool).")
     w("- **(wall via proxy − direct) / 20 ms**: what the added latency cost the "
-      "caller, in round trips, from the median wall times (shown in brackets). It "
-      "includes anything else that waits on the network (e.g. a Nagle/delayed-ACK "
-      "stall) and the noise of a shared machine; it checks the count above.")
+      "caller, in round trips: the median over the pairs of (wall time through the "
+      "proxy − wall time of the direct send just before it), over 20 ms; the median "
+      "wall times are in brackets. It includes anything else that waits on the "
+      "network (e.g. a Nagle/delayed-ACK stall) and the noise of a shared machine "
+      "(load average at the end of this run: %s): a check of the count above, "
+      "not a better figure." % meta.get("load", "?"))
     w("- **replies not waited for**: runs of server data the proxy could deliver only "
       "after the client had ended its stream: a reply to QUIT the client did not wait "
       "for.")
