@@ -24,6 +24,10 @@ For every connection one JSON line is appended to --stats when it ends:
     unwaited  runs of server data the proxy wrote only after the client
               had ended its stream or gone (e.g. a reply to QUIT that the
               client did not wait for)
+    late      seconds by which the proxy's writes (both ways) came after
+              their due time, summed (timers and scheduling: what the wall
+              time through the proxy has beyond the round trips; on a
+              busy machine it grows)
     client_runs, client_bytes, server_bytes, seconds
 
 Loopback only; every wait is bounded (--max-seconds per connection).
@@ -52,6 +56,7 @@ class Conn:
         # "S" server data written to the client, "E" client end of stream
         self.cbytes = 0
         self.sbytes = 0
+        self.late = 0.0         # writes after their due time, summed
 
     async def pump(self, reader, writer, from_client):
         loop = asyncio.get_running_loop()
@@ -91,9 +96,11 @@ class Conn:
                         return
                     self.events.append((loop.time(), "E"))
                     return
+                now = loop.time()
+                self.late += max(0.0, now - due)
                 if not from_client:
                     self.sbytes += len(data)
-                    self.events.append((loop.time(), "S"))
+                    self.events.append((now, "S"))
 
         await asyncio.gather(rd(), wr())
 
@@ -115,7 +122,8 @@ class Conn:
                 else:
                     client_runs += 1
             last = kind
-        return dict(waits=waits, unwaited=unwaited, client_runs=client_runs,
+        return dict(waits=waits, unwaited=unwaited, late=round(self.late, 6),
+                    client_runs=client_runs,
                     client_bytes=self.cbytes, server_bytes=self.sbytes,
                     seconds=round(seconds, 6))
 

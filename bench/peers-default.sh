@@ -251,7 +251,7 @@ peers_default_ir() {
 
 # rtt1 TOOL MODE: RTT_RUNS sends through the proxy and as many directly,
 # alternately (after one warm-up of each), into $T/rtt/TOOL-MODE.tsv:
-# "direct_s proxied_s waits unwaited" per pair.
+# "direct_s proxied_s waits unwaited client_runs late_s" per pair.
 rtt1() {
 	local tool=$1 mode=$2 dir stats k n0 n1 i t0 t1 t2 t3 line
 	case $mode in
@@ -288,9 +288,9 @@ rtt1() {
 		line=$(tail -n 1 "$stats")
 		/usr/bin/python3 -c 'import json, sys
 r = json.loads(sys.argv[1])
-print("%.6f\t%.6f\t%d\t%d\t%d" % (float(sys.argv[3]) - float(sys.argv[2]),
+print("%.6f\t%.6f\t%d\t%d\t%d\t%.6f" % (float(sys.argv[3]) - float(sys.argv[2]),
       float(sys.argv[5]) - float(sys.argv[4]), r["waits"], r["unwaited"],
-      r["client_runs"]))' "$line" "$t0" "$t1" "$t2" "$t3" >> "$T/rtt/$tool-$mode.tsv"
+      r["client_runs"], r["late"]))' "$line" "$t0" "$t1" "$t2" "$t3" >> "$T/rtt/$tool-$mode.tsv"
 	done
 }
 

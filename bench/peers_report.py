@@ -56,8 +56,9 @@ class Data:
                 if os.path.exists(p):
                     rows = [l.split() for l in open(p) if l.strip()]
                     self.rtt[tool, mode] = [
-                        (float(a), float(b), int(w), int(u), int(c))
-                        for a, b, w, u, c in rows]
+                        (float(r[0]), float(r[1]), int(r[2]), int(r[3]),
+                         int(r[4]), float(r[5]) if len(r) > 5 else 0.0)
+                        for r in rows]
 
     def irmed(self, tool, state):
         v = self.ir.get((tool, state))
@@ -81,7 +82,8 @@ class Data:
         delay = float(self.meta.get("delay", "0.010"))
         return (statistics.median(r[2] for r in v), min(r[2] for r in v),
                 max(r[2] for r in v), statistics.median(r[3] for r in v),
-                diff / (2 * delay), d * 1e3, p * 1e3, len(v))
+                diff / (2 * delay), d * 1e3, p * 1e3, len(v),
+                statistics.median(r[5] for r in v) * 1e3)
 
 
 def ir_rows(d):
@@ -210,7 +212,8 @@ def rt_table(d, w):
                 unw.append("–")
                 continue
             waits = "%g" % r[0] if r[1] == r[2] else "%g (%d–%d)" % (r[0], r[1], r[2])
-            cells += [waits, "%.1f (%.1f → %.1f ms)" % (r[4], r[5], r[6])]
+            cells += [waits, "%.1f (%.1f → %.1f ms; late %.0f ms)" % (
+                r[4], r[5], r[6], r[8])]
             unw.append("%g" % r[3])
         w("| %s | %s | %s | %s | %s | %s |" % ((tool,) + tuple(cells) + (" / ".join(unw),)))
 
@@ -278,7 +281,11 @@ def peers_sections(d):
       "wall times are in brackets. It includes anything else that waits on the "
       "network (e.g. a Nagle/delayed-ACK stall) and the noise of a shared machine "
       "(load average at the end of this run: %s): a check of the count above, "
-      "not a better figure." % meta.get("load", "?"))
+      "not a better figure. *late* is the median total by which the proxy's "
+      "writes (both ways) came after their due time (asyncio timers and "
+      "scheduling on a busy machine): part of the wall figure that is the "
+      "proxy's, not the tool's; it grows with the number of chunks, so TLS "
+      "more than plain." % meta.get("load", "?"))
     w("- **replies not waited for**: runs of server data the proxy could deliver only "
       "after the client had ended its stream: a reply to QUIT the client did not wait "
       "for.")
