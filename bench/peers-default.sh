@@ -22,6 +22,10 @@
 # PEERS_RTT=0 leave a part out; PEERS_CG_RUNS (3) callgrind sends per row,
 # PEERS_RTT_RUNS (7) sends per tool, mode and path.
 
+# PORT_<name> are set by start_py (printf -v); STORE_CERTS is read by peers.
+# shellcheck disable=SC2154,SC2034,SC2153
+true
+
 PEERS_PIDS=""
 CG_RUNS=${PEERS_CG_RUNS:-3}
 RTT_RUNS=${PEERS_RTT_RUNS:-7}
@@ -209,9 +213,10 @@ peers_default_ir() {
 	: > "$T/default-cmds.txt"
 	for tool in outbox outbox-lean msmtp nullmailer dma; do
 		b=$(nrecv "$T/recv-tls")
-		dsend "$tool" tls-d > "$T/default-$tool.out" 2>&1 &&
-			[ $(( $(nrecv "$T/recv-tls") - b )) -eq 1 ] ||
+		if ! dsend "$tool" tls-d > "$T/default-$tool.out" 2>&1 ||
+			[ $(( $(nrecv "$T/recv-tls") - b )) -ne 1 ]; then
 			die "$tool (default configuration) did not deliver: $(head -c 300 "$T/default-$tool.out")"
+		fi
 		say "default configuration: $tool delivered; callgrind x $CG_RUNS"
 		dshow "$tool" tls-d >> "$T/default-cmds.txt"
 		case $tool in
