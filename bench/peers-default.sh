@@ -322,11 +322,12 @@ peers_rtt() {
 peers_default_all() {
 	start_py tls "$TOP/tests/smarthost.py" --mode starttls --port 0 \
 		--cert "$T/tls/server.pem" --key "$T/tls/server.key" \
-		--user bench --password "$SECRET" --outdir "$T/recv-tls"
+		--user bench --password "$SECRET" --outdir "$T/recv-tls" ${PIPE_OPT:+"$PIPE_OPT"}
 	mkdir -p "$T/recv-smtps"
 	start_py smtps "$TOP/bench/smtpshost.py" --mode smtps --port 0 \
 		--cert "$T/tls/server.pem" --key "$T/tls/server.key" \
-		--user bench --password "$SECRET" --outdir "$T/recv-smtps"
+		--user bench --password "$SECRET" --outdir "$T/recv-smtps" \
+		${PIPE_OPT:+"$PIPE_OPT"}
 	start_py pxsmtps "$TOP/bench/delayproxy.py" --upstream "$PORT_smtps" \
 		--delay "$RTT_DELAY" --connect-delay "$RTT_DELAY" --stats "$T/rtt/smtps.stats"
 	start_py pxplain "$TOP/bench/delayproxy.py" --upstream "$PORT" \
