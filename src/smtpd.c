@@ -488,7 +488,8 @@ static bool dispatch(struct session *s, const struct smtpd_cmd *c)
 	return true;
 }
 
-int smtpd_run(const struct config *cfg, int in, int out, bool verbose)
+enum ob_status smtpd_run(const struct config *cfg, int in, int out,
+                         bool verbose)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	char line[SMTPD_LINE_MAX + 1];
@@ -496,7 +497,7 @@ int smtpd_run(const struct config *cfg, int in, int out, bool verbose)
 	bool more = true;
 
 	if (s == NULL)
-		return 70;
+		return OB_SOFTWARE;
 	s->cfg = cfg;
 	s->in = in;
 	s->out = out;
@@ -522,5 +523,5 @@ int smtpd_run(const struct config *cfg, int in, int out, bool verbose)
 	}
 	reset(s);
 	free(s);
-	return 0;
+	return OB_OK;
 }
