@@ -392,7 +392,8 @@ int main(int argc, char **argv)
 	else if (opt.mode == MODE_QUEUE_CHECK)
 		rc = queue_check(&cfg, &opt);
 	else if (opt.mode == MODE_SMTP)
-		rc = smtpd_run(&cfg, STDIN_FILENO, STDOUT_FILENO, opt.verbose);
+		rc = exit_code(smtpd_run(&cfg, STDIN_FILENO, STDOUT_FILENO,
+		                         opt.verbose));
 	else if (opt.mode == MODE_LIST || opt.mode == MODE_QUEUE_RUN ||
 	         opt.mode == MODE_REMOVE || opt.mode == MODE_REQUEUE)
 		rc = queue_mode(&cfg, &opt);

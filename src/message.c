@@ -24,12 +24,11 @@
 
 #include "util.h"
 
-#define IN_BUF (64 * 1024)
 #define FULLNAME_MAX 256
 
 enum hkind {
 	H_OTHER = 0, H_TO, H_CC, H_BCC, H_RTO, H_RCC, H_RBCC,
-	H_FROM, H_DATE, H_MSGID
+	H_FROM, H_DATE, H_MSGID, H_CTYPE, H_CTE
 };
 
 static const struct {
@@ -39,7 +38,8 @@ static const struct {
 	{ "To", H_TO }, { "Cc", H_CC }, { "Bcc", H_BCC },
 	{ "Resent-To", H_RTO }, { "Resent-Cc", H_RCC },
 	{ "Resent-Bcc", H_RBCC }, { "From", H_FROM }, { "Date", H_DATE },
-	{ "Message-ID", H_MSGID },
+	{ "Message-ID", H_MSGID }, { "Content-Type", H_CTYPE },
+	{ "Content-Transfer-Encoding", H_CTE },
 };
 
 struct field {
@@ -49,19 +49,13 @@ struct field {
 	enum hkind kind;
 };
 
-struct reader {
-	int fd;
-	size_t pos, len;
-	bool eof;
-	bool held_cr;           /* buf[len] is a CR whose next byte is unread */
-	unsigned char buf[IN_BUF];
-};
-
 struct writer {
 	bool eightbit;
 	unsigned char last;     /* last byte written */
 	size_t linelen, longest;
-	struct outbuf out;      /* last, ending in its buffer: see message_read */
+	message_sink sink;      /* where the bytes go */
+	void *sink_arg;
+	off_t total;            /* bytes given to the sink */
 };
 
 struct headers {
@@ -71,10 +65,11 @@ struct headers {
 	size_t n, fcap;
 };
 
+enum phase { P_HEAD, P_BODY, P_DONE };
+
 struct state {
 	const struct message_opts *o;
 	struct message *m;
-	struct reader *r;
 	struct writer *w;
 	struct headers h;
 	char *line;             /* the header-phase line being collected */
@@ -83,63 +78,20 @@ struct state {
 	size_t errlen;
 };
 
-/* ---- input ---- */
-
-/*
- * A CR not followed by LF is a line ending: turn it into LF in the bytes
- * just read (buf[from..len)), so that everything after the reader sees
- * LF or CRLF only and no byte sequence can end DATA early at a relay
- * that takes a bare CR as a line end. A CR that is the last byte read is
- * held back until the next byte (or EOF) says what it is.
- */
-static void bare_cr_to_lf(struct reader *r, size_t from)
-{
-	unsigned char *p = r->buf + from, *end = r->buf + r->len;
-
-	while ((p = memchr(p, '\r', (size_t)(end - p))) != NULL) {
-		if (p + 1 < end) {
-			if (p[1] != '\n')
-				*p = '\n';
-			p++;
-		} else if (r->eof) {
-			*p = '\n';
-			break;
-		} else {
-			r->len--;
-			r->held_cr = true;
-			break;
-		}
-	}
-}
-
-/* Make at least `want` bytes available unless at EOF. 0 or -1 (error). */
-static int rd_want(struct reader *r, size_t want)
-{
-	while (r->len - r->pos < want && !r->eof) {
-		size_t from, have;
-		ssize_t n;
-
-		if (r->pos > 0) {
-			memmove(r->buf, r->buf + r->pos,
-			        r->len + r->held_cr - r->pos);
-			r->len -= r->pos;
-			r->pos = 0;
-		}
-		from = r->len;          /* the held CR, or the new bytes */
-		have = r->len + r->held_cr;
-		n = read(r->fd, r->buf + have, sizeof(r->buf) - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			r->eof = true;
-		r->len = have + (size_t)n;
-		r->held_cr = false;
-		bare_cr_to_lf(r, from);
-	}
-	return 0;
-}
+/* The push parser: the state of both phases between two feeds. */
+struct message_parser {
+	struct state s;
+	struct writer w;
+	enum phase phase;
+	int rc;                 /* sticky: the first error */
+	bool held_cr;           /* the last byte fed was a CR: its meaning
+	                           (line end or CRLF) comes with the next */
+	bool at_start;          /* body: at the start of a line */
+	char pend[2];           /* body: "." or ".\r" at a line start, not yet
+	                           known to be the lone dot or text */
+	size_t npend;
+	char err[256];
+};
 
 /* ---- output ---- */
 
@@ -193,7 +145,8 @@ static void wr_put(struct writer *w, const void *data, size_t len)
 	if (!w->eightbit)
 		w->eightbit = has_8bit(p, len);
 	track_lines(w, p, len);
-	outbuf_put(&w->out, p, len);
+	w->sink(w->sink_arg, p, len);
+	w->total += (off_t)len;
 	w->last = p[len - 1];
 }
 
@@ -320,49 +273,6 @@ static enum line_class classify(struct state *s, const char *l, size_t len)
 	if (field_name_len(l, len) > 0)
 		return L_FIELD;
 	return L_BODY;
-}
-
-/*
- * Collect the next line into s->line. Returns 1 with a whole line
- * (*nl says whether it ended in LF), 0 at EOF with nothing, 2 when the
- * line hit the size bound before its end, -1 on a read error.
- */
-static int next_line(struct state *s, bool *nl)
-{
-	struct reader *r = s->r;
-	size_t room = MESSAGE_HEADER_MAX - s->h.len;
-
-	s->linelen = 0;
-	*nl = false;
-	for (;;) {
-		unsigned char *p, *e;
-		size_t take;
-
-		if (rd_want(r, 1) != 0)
-			return -1;
-		if (r->pos == r->len) {
-			*nl = false;
-			return s->linelen > 0 ? 1 : 0;
-		}
-		p = r->buf + r->pos;
-		e = memchr(p, '\n', r->len - r->pos);
-		take = e ? (size_t)(e - p) : r->len - r->pos;
-		if (s->linelen + take > room)
-			take = room - s->linelen;
-		if (grow(&s->line, &s->linecap, s->linelen + take + 1, 1,
-		         MESSAGE_HEADER_MAX + 1) != 0)
-			return -1;
-		memcpy(s->line + s->linelen, p, take);
-		s->linelen += take;
-		r->pos += take;
-		if (e != NULL && p + take == e) {
-			r->pos++;
-			*nl = true;
-			return 1;
-		}
-		if (s->linelen >= room)
-			return 2;
-	}
 }
 
 static bool is_lone_dot(const char *l, size_t len)
@@ -496,6 +406,34 @@ static void note_added(struct message *m, const char *name)
 }
 
 /* Keep the first From field written, unfolded, for -bv. */
+/* The value of the first field of kind k, unfolded, without the blanks
+ * around it, into buf ("" when there is none; cut at size). */
+static void keep_value(const struct headers *h, enum hkind k, char *buf,
+                       size_t size)
+{
+	const struct field *f = NULL;
+	const char *v, *e;
+	size_t i, n = 0;
+
+	for (i = 0; i < h->n && f == NULL; i++)
+		f = h->f[i].kind == k ? &h->f[i] : NULL;
+	buf[0] = '\0';
+	if (f == NULL)
+		return;
+	v = memchr(h->text + f->off, ':', f->len);
+	e = h->text + f->off + f->len;
+	for (v++; v < e && n + 1 < size; v++) {
+		if (*v == '\r' || *v == '\n')
+			continue;
+		if ((*v == ' ' || *v == '\t') && (n == 0 || buf[n - 1] == ' '))
+			continue;
+		buf[n++] = *v == '\t' ? ' ' : *v;
+	}
+	while (n > 0 && buf[n - 1] == ' ')
+		n--;
+	buf[n] = '\0';
+}
+
 static void keep_from(struct state *s, const char *t, size_t len)
 {
 	size_t i, k = 0;
@@ -580,6 +518,10 @@ static int emit_headers(struct state *s)
 	size_t i;
 	int rc;
 
+	keep_value(h, H_CTYPE, s->m->content_type,
+	           sizeof(s->m->content_type));
+	keep_value(h, H_CTE, s->m->transfer_encoding,
+	           sizeof(s->m->transfer_encoding));
 	if (s->o->extract_rcpts) {
 		rc = collect_rcpts(s, has_kind(h, H_RTO) || has_kind(h, H_RCC) ||
 		                      has_kind(h, H_RBCC));
@@ -614,91 +556,6 @@ static int emit_headers(struct state *s)
 	return OB_OK;
 }
 
-/* ---- the two phases ---- */
-
-/*
- * Read header lines until the separator, EOF, a lone dot or the first
- * body line. *body says what is left in s->line for the body phase:
- * 0 nothing, 1 a whole line (*nl: it ended in LF), 2 a partial line.
- * *ended is set when the input ended (EOF or lone dot).
- */
-static int header_phase(struct state *s, int *body, bool *nl, bool *ended)
-{
-	for (;;) {
-		int r = next_line(s, nl);
-		size_t len = s->linelen;
-		enum line_class c;
-
-		if (r < 0)
-			return fail(s, OB_IOERR, "cannot read the message: %s",
-			            strerror(errno));
-		if (r == 0) {
-			*ended = true;
-			return OB_OK;
-		}
-		if (r == 1 && len > 0 && s->line[len - 1] == '\r')
-			len--;
-		if (r == 1 && !s->o->ignore_dots && is_lone_dot(s->line, len)) {
-			*ended = true;
-			return OB_OK;
-		}
-		c = classify(s, s->line, len);
-		if (r == 2 && (c == L_FIELD || c == L_CONT ||
-		               (s->h.n > 0 && maybe_field(s->line, len))))
-			return fail(s, OB_DATAERR, "%s", "header section larger "
-			            "than 1 MiB");
-		if (r == 2 || c == L_BODY) {
-			*body = r;
-			return OB_OK;
-		}
-		if (c == L_END)
-			return OB_OK;
-		if (c != L_SKIP && hdr_append(s, s->line, len, c == L_FIELD) != 0)
-			return fail(s, OB_SOFTWARE, "%s", "out of memory");
-		if (!*nl) {
-			*ended = true;
-			return OB_OK;
-		}
-	}
-}
-
-/* Copy the body through, from the current input position. */
-static int body_phase(struct state *s, bool at_start)
-{
-	struct reader *r = s->r;
-
-	for (;;) {
-		unsigned char *p, *e;
-		size_t n;
-
-		if (rd_want(r, at_start && !s->o->ignore_dots ? 3 : 1) != 0)
-			return fail(s, OB_IOERR, "cannot read the message: %s",
-			            strerror(errno));
-		p = r->buf + r->pos;
-		n = r->len - r->pos;
-		if (n == 0)
-			break;
-		if (at_start && !s->o->ignore_dots && p[0] == '.' &&
-		    (n == 1 || p[1] == '\n' ||
-		     (p[1] == '\r' && (n == 2 || p[2] == '\n'))))
-			return OB_OK;
-		e = memchr(p, '\n', n);
-		if (e == NULL) {
-			wr_put(s->w, p, n);
-			r->pos += n;
-			at_start = false;
-			continue;
-		}
-		wr_put(s->w, p, (size_t)(e - p));
-		wr_eol(s->w);
-		r->pos += (size_t)(e - p) + 1;
-		at_start = true;
-	}
-	if (!at_start)
-		wr_eol(s->w);
-	return OB_OK;
-}
-
 static bool bad_fullname(const char *name)
 {
 	const unsigned char *p;
@@ -714,78 +571,252 @@ static bool bad_fullname(const char *name)
 	return false;
 }
 
-static int run(struct state *s)
-{
-	int body = 0;
-	bool nl = false, ended = false;
-	int rc;
+/* ---- the two phases, pushed ---- */
 
-	if (bad_fullname(s->o->fullname))
-		return fail(s, OB_DATAERR, "%s", "full name (-F) too long or "
-		            "with control characters");
-	rc = header_phase(s, &body, &nl, &ended);
-	if (rc != OB_OK)
-		return rc;
-	rc = emit_headers(s);
-	if (rc != OB_OK)
-		return rc;
-	if (body != 0) {
-		wr_put(s->w, s->line, s->linelen);
-		if (nl)
-			wr_eol(s->w);
-	}
-	if (!ended)
-		rc = body_phase(s, body == 0 || nl);
+/* The header section is over: write it; the body follows. */
+static int to_body(struct message_parser *p, bool at_start)
+{
+	int rc = emit_headers(&p->s);
+
+	p->phase = P_BODY;
+	p->at_start = at_start;
 	return rc;
 }
 
-enum ob_status message_read(int in, int out, const struct message_opts *o,
-                            struct message *m, char *err, size_t errlen)
+/*
+ * One header-phase line in s->line (without its LF; a CR before it is
+ * still there). whole: it ended in LF (else it hit the size bound, or
+ * the input ended without a line end: eof).
+ */
+static int header_line(struct message_parser *p, bool whole, bool eof)
 {
-	struct state s;
+	struct state *s = &p->s;
+	size_t len = s->linelen;
+	enum line_class c;
 	int rc;
 
-	memset(m, 0, sizeof(*m));
-	memset(&s, 0, sizeof(s));
-	s.o = o;
-	s.m = m;
-	s.err = err;
-	s.errlen = errlen;
-	/* malloc, and only the fields zeroed: the two 64 KB buffers need
-	 * no clearing (calloc's would be a tenth of a plain send's work) */
-	s.r = malloc(sizeof(*s.r));
-	s.w = malloc(sizeof(*s.w));
-	if (s.r != NULL)
-		memset(s.r, 0, offsetof(struct reader, buf));
-	if (s.w != NULL)
-		memset(s.w, 0, offsetof(struct writer, out) +
-		       offsetof(struct outbuf, buf));
-	if (s.r == NULL || s.w == NULL) {
-		rc = fail(&s, OB_SOFTWARE, "%s", "out of memory");
-	} else {
-		s.r->fd = in;
-		s.w->out.fd = out;
-		s.w->last = '\n';
-		rc = run(&s);
-		outbuf_flush(&s.w->out);
-		if (rc == OB_OK && s.w->out.failed && errno_disk_full(s.w->out.error))
-			rc = fail(&s, OB_TEMPFAIL, "cannot write the spool file: %s "
-			          "(nothing was sent or queued; try again when there "
-			          "is room)", strerror(s.w->out.error));
-		else if (rc == OB_OK && s.w->out.failed)
-			rc = fail(&s, OB_CANTCREAT, "cannot write the spool file: "
-			          "%s", strerror(s.w->out.error));
-		m->size = s.w->out.total;
-		m->eightbit = s.w->eightbit;
-		m->longest_line = s.w->longest > s.w->linelen ? s.w->longest
-		                                              : s.w->linelen;
+	if ((whole || eof) && len > 0 && s->line[len - 1] == '\r')
+		len--;
+	if ((whole || eof) && !s->o->ignore_dots && is_lone_dot(s->line, len)) {
+		p->phase = P_DONE;
+		return emit_headers(s);
 	}
-	free(s.r);
-	free(s.w);
-	free(s.line);
-	free(s.h.text);
-	free(s.h.f);
-	return (enum ob_status)rc;
+	c = classify(s, s->line, len);
+	if (!whole && !eof && (c == L_FIELD || c == L_CONT ||
+	                       (s->h.n > 0 && maybe_field(s->line, len))))
+		return fail(s, OB_DATAERR, "%s", "header section larger "
+		            "than 1 MiB");
+	if ((!whole && !eof) || c == L_BODY) {
+		/* the first body line: written as it came (a cut-off one
+		 * goes on in the body phase) */
+		rc = to_body(p, false);
+		wr_put(s->w, s->line, s->linelen);
+		if (whole) {
+			wr_eol(s->w);
+			p->at_start = true;
+		}
+		s->linelen = 0;
+		return rc;
+	}
+	s->linelen = 0;
+	if (c == L_END)
+		return to_body(p, true);
+	if (c != L_SKIP && hdr_append(s, s->line, len, c == L_FIELD) != 0)
+		return fail(s, OB_SOFTWARE, "%s", "out of memory");
+	return OB_OK;
+}
+
+/* Header phase: collect lines from d[0..n) (LF line ends, bare CRs
+ * already made LF). Returns the bytes taken: all, or fewer when the
+ * phase ended (the rest belongs to the body). */
+static size_t head_take(struct message_parser *p, const char *d, size_t n,
+                        int *rc)
+{
+	struct state *s = &p->s;
+	size_t used = 0;
+
+	while (used < n && p->phase == P_HEAD && *rc == OB_OK) {
+		size_t have = s->h.len + s->linelen;
+		size_t room = have < MESSAGE_HEADER_MAX ? MESSAGE_HEADER_MAX - have
+		                                        : 0;
+		const char *e = memchr(d + used, '\n', n - used);
+		size_t take = e ? (size_t)(e - d - used) : n - used;
+		bool whole = e != NULL && take <= room;
+
+		if (take > room)
+			take = room;
+		if (grow(&s->line, &s->linecap, s->linelen + take + 1, 1,
+		         MESSAGE_HEADER_MAX + 1) != 0) {
+			*rc = fail(s, OB_SOFTWARE, "%s", "out of memory");
+			break;
+		}
+		memcpy(s->line + s->linelen, d + used, take);
+		s->linelen += take;
+		used += take + (whole ? 1 : 0);
+		if (whole || s->linelen + s->h.len >= MESSAGE_HEADER_MAX)
+			*rc = header_line(p, whole, false);
+	}
+	return used;
+}
+
+/* Body phase: copy d[0..n) through, line ends made CRLF, watching for
+ * the lone dot at each line start. */
+static void body_take(struct message_parser *p, const char *d, size_t n)
+{
+	struct writer *w = p->s.w;
+	bool dots = !p->s.o->ignore_dots;
+	size_t i = 0;
+
+	while (i < n && p->phase == P_BODY) {
+		const char *e;
+
+		if (p->at_start && dots && (p->npend > 0 || d[i] == '.')) {
+			char c = d[i];
+
+			if (p->npend == 0 || (p->npend == 1 && c == '\r')) {
+				p->pend[p->npend++] = c;    /* "." or ".\r" */
+				i++;
+				continue;
+			}
+			if (c == '\n') {                    /* the lone dot */
+				p->phase = P_DONE;
+				return;
+			}
+			wr_put(w, p->pend, p->npend);       /* ".x": text */
+			p->npend = 0;
+			p->at_start = false;
+			continue;
+		}
+		e = memchr(d + i, '\n', n - i);
+		if (e == NULL) {
+			wr_put(w, d + i, n - i);
+			p->at_start = false;
+			return;
+		}
+		wr_put(w, d + i, (size_t)(e - d - i));
+		wr_eol(w);
+		i = (size_t)(e - d) + 1;
+		p->at_start = true;
+	}
+}
+
+/* d[0..n), bare CRs already LF: to the phase that takes it. */
+static int take(struct message_parser *p, const char *d, size_t n)
+{
+	int rc = OB_OK;
+	size_t used = 0;
+
+	if (p->phase == P_HEAD)
+		used = head_take(p, d, n, &rc);
+	if (rc == OB_OK && p->phase == P_BODY && used < n)
+		body_take(p, d + used, n - used);
+	return rc;
+}
+
+struct message_parser *message_parser_new(const struct message_opts *o,
+                                          struct message *m,
+                                          message_sink sink, void *arg)
+{
+	struct message_parser *p = calloc(1, sizeof(*p));
+
+	memset(m, 0, sizeof(*m));
+	if (p == NULL)
+		return NULL;
+	p->s.o = o;
+	p->s.m = m;
+	p->s.w = &p->w;
+	p->s.err = p->err;
+	p->s.errlen = sizeof(p->err);
+	p->w.sink = sink;
+	p->w.sink_arg = arg;
+	p->w.last = '\n';
+	if (bad_fullname(o->fullname))
+		p->rc = fail(&p->s, OB_DATAERR, "%s", "full name (-F) too long "
+		             "or with control characters");
+	return p;
+}
+
+/*
+ * A CR not followed by LF is a line ending: it becomes LF before the
+ * phases see the bytes, so that no byte sequence can end DATA early at a
+ * relay that takes a bare CR as a line end. A CR that is the last byte
+ * fed waits for the next byte (or the end) to say what it is.
+ */
+enum ob_status message_parser_feed(struct message_parser *p,
+                                   const void *buf, size_t len)
+{
+	const char *d = buf;
+	size_t i = 0;
+
+	while (i < len && p->rc == OB_OK && p->phase != P_DONE) {
+		const char *cr;
+		size_t span;
+
+		if (p->held_cr) {
+			p->held_cr = false;
+			if (d[i] == '\n') {
+				p->rc = take(p, "\r\n", 2);
+				i++;
+			} else {
+				p->rc = take(p, "\n", 1);
+			}
+			continue;
+		}
+		cr = memchr(d + i, '\r', len - i);
+		span = cr != NULL ? (size_t)(cr - d - i) : len - i;
+		if (span > 0)
+			p->rc = take(p, d + i, span);
+		i += span;
+		if (cr != NULL) {
+			p->held_cr = true;
+			i++;
+		}
+	}
+	return (enum ob_status)p->rc;
+}
+
+bool message_parser_done(const struct message_parser *p)
+{
+	return p->phase == P_DONE;
+}
+
+enum ob_status message_parser_end(struct message_parser *p)
+{
+	if (p->rc == OB_OK && p->held_cr && p->phase != P_DONE) {
+		p->held_cr = false;
+		p->rc = take(p, "\n", 1);       /* a CR at the end: a line end */
+	}
+	if (p->rc == OB_OK && p->phase == P_HEAD)
+		p->rc = p->s.linelen > 0 ? header_line(p, false, true)
+		                         : (p->phase = P_DONE,
+		                            emit_headers(&p->s));
+	if (p->rc == OB_OK && p->phase == P_HEAD)
+		p->rc = to_body(p, true);       /* a last field without LF */
+	if (p->rc == OB_OK && p->phase == P_BODY && p->npend > 0)
+		p->phase = P_DONE;              /* "." at the end: the lone dot */
+	if (p->rc == OB_OK && p->phase == P_BODY && !p->at_start)
+		wr_eol(p->s.w);
+	p->phase = P_DONE;
+	p->s.m->size = p->w.total;
+	p->s.m->eightbit = p->w.eightbit;
+	p->s.m->longest_line = p->w.longest > p->w.linelen ? p->w.longest
+	                                                   : p->w.linelen;
+	return (enum ob_status)p->rc;
+}
+
+const char *message_parser_error(const struct message_parser *p)
+{
+	return p->err;
+}
+
+void message_parser_free(struct message_parser *p)
+{
+	if (p == NULL)
+		return;
+	free(p->s.line);
+	free(p->s.h.text);
+	free(p->s.h.f);
+	free(p);
 }
 
 void message_free(struct message *m)

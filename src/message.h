@@ -43,6 +43,9 @@ struct message {
 	bool added_date;
 	bool added_msgid;
 	size_t longest_line;    /* longest line written, without CRLF */
+	char content_type[256]; /* the Content-Type field's value, unfolded
+	                           ("" when none; cut at 255 octets) */
+	char transfer_encoding[64]; /* Content-Transfer-Encoding's, the same */
 	bool from_rewritten;    /* from-header replaced the From field */
 	char old_from[ADDR_MAX_LEN + 1]; /* its first address before */
 	char changed[HEADERS_SUMMARY_MAX]; /* the fields outbox changed or
@@ -51,6 +54,43 @@ struct message {
 	char *from_field;       /* the From field as sent, unfolded, without
 	                           CRLF (malloc'd; NULL only on failure) */
 };
+
+/* Where the parser's output goes (the spool file's writer), n > 0. */
+typedef void (*message_sink)(void *arg, const void *p, size_t n);
+/* Where message_read_from's input comes from: up to n bytes into buf;
+ * the count, 0 at the end, -1 on an error (errno set). */
+typedef ssize_t (*message_source)(void *arg, void *buf, size_t n);
+
+/*
+ * The push parser: the message is fed in pieces of any size (the same
+ * output whatever the cut), the result goes to sink as it is made. No
+ * I/O of its own; the header section is held (bounded), the body streams.
+ * message_parser_new: m is zeroed; NULL when out of memory.
+ * message_parser_feed: OB_OK, or the first error (as message_read's,
+ * the reason from message_parser_error); after the lone dot (unless
+ * ignore_dots) message_parser_done is true and more input is ignored.
+ * message_parser_end: the input is over; finishes the output and fills
+ * m's size, eightbit and longest_line. Free with message_parser_free.
+ */
+struct message_parser;
+struct message_parser *message_parser_new(const struct message_opts *o,
+                                          struct message *m,
+                                          message_sink sink, void *arg);
+enum ob_status message_parser_feed(struct message_parser *p,
+                                   const void *buf, size_t len);
+bool message_parser_done(const struct message_parser *p);
+enum ob_status message_parser_end(struct message_parser *p);
+const char *message_parser_error(const struct message_parser *p);
+void message_parser_free(struct message_parser *p);
+
+/*
+ * The parser fed from pull until it returns 0 (or the lone dot), its
+ * output written to fd out through a buffer; results as message_read.
+ */
+enum ob_status message_read_from(message_source pull, void *arg, int out,
+                                 const struct message_opts *o,
+                                 struct message *m, char *err,
+                                 size_t errlen);
 
 /*
  * Read the message from fd `in` (until EOF or a lone dot) and write the

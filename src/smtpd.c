@@ -199,46 +199,66 @@ static ssize_t read_command(struct session *s, char *line)
 	}
 }
 
-/*
- * Copy the DATA text to fd, dot-unstuffed, until the lone dot.
- * Returns 0, -1 at EOF before the dot, -2 when writing failed.
- */
-static int read_data(struct session *s, int fd)
-{
-	bool at_start = true, failed = false;
+/* The DATA text as a message source (message.h): dot-unstuffed, until
+ * the lone dot. */
+struct data_in {
+	struct session *s;
+	bool at_start;          /* at the start of a line */
+	int end;                /* 0 not yet; 1 the lone dot; -1 EOF first */
+};
 
-	for (;;) {
+/*
+ * Up to n bytes of the DATA text into buf; 0 after the lone dot; -1
+ * (errno ECONNRESET) when the input ends before it, so that nothing of a
+ * message cut short is sent or queued.
+ */
+static ssize_t data_pull(void *arg, void *buf, size_t n)
+{
+	struct data_in *d = arg;
+	struct session *s = d->s;
+	size_t out = 0;
+
+	while (out < n && d->end == 0) {
 		char *p, *nl;
-		size_t n;
+		size_t avail, k;
 
 		if (s->len - s->pos < 3 && !s->eof)
 			fill(s);
 		p = s->buf + s->pos;
-		n = s->len - s->pos;
-		if (n == 0)
-			return -1;
-		if (at_start && p[0] == '.' && !s->eof &&
-		    (n < 2 || (n < 3 && p[1] == '\r'))) {
+		avail = s->len - s->pos;
+		if (avail == 0) {
+			d->end = -1;
+			break;
+		}
+		if (d->at_start && p[0] == '.' && !s->eof &&
+		    (avail < 2 || (avail < 3 && p[1] == '\r'))) {
 			fill(s);            /* the line end decides what it is */
 			continue;
 		}
-		if (at_start && p[0] == '.') {
-			if ((n >= 2 && p[1] == '\n') ||
-			    (n >= 3 && p[1] == '\r' && p[2] == '\n')) {
+		if (d->at_start && p[0] == '.') {
+			if ((avail >= 2 && p[1] == '\n') ||
+			    (avail >= 3 && p[1] == '\r' && p[2] == '\n')) {
 				s->pos += p[1] == '\n' ? 2 : 3;
-				return failed ? -2 : 0;
+				d->end = 1;
+				break;
 			}
 			s->pos++;           /* a stuffed dot */
-			at_start = false;
+			d->at_start = false;
 			continue;
 		}
-		nl = memchr(p, '\n', n);
-		n = nl ? (size_t)(nl - p) + 1 : n;
-		if (!failed && write_all(fd, p, n) != 0)
-			failed = true;
-		s->pos += n;
-		at_start = nl != NULL;
+		nl = memchr(p, '\n', avail);
+		k = nl != NULL ? (size_t)(nl - p) + 1 : avail;
+		if (k > n - out)
+			k = n - out;
+		memcpy((char *)buf + out, p, k);
+		out += k;
+		s->pos += k;
+		d->at_start = nl != NULL && k == (size_t)(nl - p) + 1;
 	}
+	if (out > 0 || d->end >= 0)
+		return (ssize_t)out;
+	errno = ECONNRESET;
+	return -1;
 }
 
 /* ---- the session ---- */
@@ -397,28 +417,15 @@ static void answer(struct session *s, enum ob_status st,
 static void do_data(struct session *s)
 {
 	struct submission sub;
+	struct data_in d = { s, true, 0 };
+	char rest[4096];
 	enum ob_status st;
-	int fd, r;
 
 	if (!s->have_mail || s->rcpts.count == 0) {
 		reply(s, "503 5.5.1 Error: need RCPT command");
 		return;
 	}
-	fd = tmpfile_anon(NULL);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	r = read_data(s, fd < 0 ? -1 : fd);
-	if (r == -1) {
-		if (fd >= 0)
-			close(fd);
-		return;                 /* EOF: the session ends */
-	}
-	if (fd < 0 || r != 0 || lseek(fd, 0, SEEK_SET) != 0) {
-		if (fd >= 0)
-			close(fd);
-		reply(s, "451 4.3.0 Cannot spool the message");
-		reset(s);
-		return;
-	}
 	memset(&sub, 0, sizeof(sub));
 	sub.sender_arg = s->sender;
 	sub.rcpt_args = s->rcpts.addrs;
@@ -426,8 +433,15 @@ static void do_data(struct session *s)
 	sub.ignore_dots = true;
 	sub.verbose = s->verbose;
 	sub.notify_refused = true;
-	st = submit(s->cfg, fd, &sub);
-	close(fd);
+	/* the text goes straight into the spool, written once */
+	sub.source = data_pull;
+	sub.source_arg = &d;
+	st = submit(s->cfg, -1, &sub);
+	/* what submit did not read (it failed first): up to the dot */
+	while (d.end == 0 && data_pull(&d, rest, sizeof(rest)) >= 0)
+		;
+	if (d.end < 0)
+		return;                 /* EOF: the session ends */
 	answer(s, st, &sub);
 	reset(s);
 }
@@ -474,7 +488,8 @@ static bool dispatch(struct session *s, const struct smtpd_cmd *c)
 	return true;
 }
 
-int smtpd_run(const struct config *cfg, int in, int out, bool verbose)
+enum ob_status smtpd_run(const struct config *cfg, int in, int out,
+                         bool verbose)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	char line[SMTPD_LINE_MAX + 1];
@@ -482,7 +497,7 @@ int smtpd_run(const struct config *cfg, int in, int out, bool verbose)
 	bool more = true;
 
 	if (s == NULL)
-		return 70;
+		return OB_SOFTWARE;
 	s->cfg = cfg;
 	s->in = in;
 	s->out = out;
@@ -508,5 +523,5 @@ int smtpd_run(const struct config *cfg, int in, int out, bool verbose)
 	}
 	reset(s);
 	free(s);
-	return 0;
+	return OB_OK;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "status.h"
 
 #define SMTPD_LINE_MAX 2048     /* a command line, CRLF included */
 #define SMTPD_RCPT_MAX 1000
@@ -41,8 +42,10 @@ int smtpd_parse_command(const char *line, size_t len, struct smtpd_cmd *cmd);
 int smtpd_parse_path(const char *arg, size_t len, char **addr,
                      const char **params, char *err, size_t errlen);
 
-/* Run the dialogue on fds in/out until QUIT or EOF. Returns the exit
- * status for main (0 unless the session could not run). */
-int smtpd_run(const struct config *cfg, int in, int out, bool verbose);
+/* Run the dialogue on fds in/out until QUIT or EOF. OB_OK, or OB_SOFTWARE
+ * when the session could not run (main maps it to an exit code; each
+ * message's outcome went to the client as a reply). */
+enum ob_status smtpd_run(const struct config *cfg, int in, int out,
+                         bool verbose);
 
 #endif

@@ -312,7 +312,10 @@ static enum ob_status read_message(struct job *j, int in_fd, char *err,
 	mo.fullname = j->s->fullname;
 	mo.domain = envelope_domain(j->cfg);
 	mo.headers = &j->hp;
-	st = message_read(in_fd, j->spool, &mo, &j->msg, err, errlen);
+	st = j->s->source != NULL
+	     ? message_read_from(j->s->source, j->s->source_arg, j->spool,
+	                         &mo, &j->msg, err, errlen)
+	     : message_read(in_fd, j->spool, &mo, &j->msg, err, errlen);
 	if (st != OB_OK)
 		return st;
 	r = envelope_recipients(j->cfg, j->s->rcpt_args, j->s->nrcpt_args,

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "message.h"
 #include "store.h"
 #include "status.h"
 
@@ -31,6 +32,9 @@ struct submission {
 	bool notify_refused;        /* -bs: when the message went to some
 	                               recipients and others were refused,
 	                               the sender gets a DSN about them */
+	message_source source;      /* where the message comes from instead
+	                               of in_fd (-bs: the DATA text), or NULL */
+	void *source_arg;
 	/* out */
 	char id[STORE_ID_LEN + 1];  /* queue ID, or "NOQUEUE" */
 	bool queued;                /* the message (or part) is in the queue */

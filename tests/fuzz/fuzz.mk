@@ -45,7 +45,7 @@ FUZZ_TARGETS  := address message config aliases smtpd mime headers
 # needs the whole submission path, so it takes every module but main.c
 # (from an archive, so the linker keeps only what is referenced).
 FUZZ_MODS_address := address
-FUZZ_MODS_message := message headers address util
+FUZZ_MODS_message := message message_io headers address util
 FUZZ_MODS_config  := config secret util
 FUZZ_MODS_aliases := aliases address util
 FUZZ_MODS_mime    := mime util

@@ -1,10 +1,12 @@
 /*
- * fuzz_message.c - libFuzzer target for src/message.c (message_read).
+ * fuzz_message.c - libFuzzer target for src/message.c (message_read, and
+ * the push parser through message_read_from).
  *
  * The first input byte selects the options: bit 0 ignore_dots (-i),
  * bit 1 extract_rcpts (-t), bit 2 a full name (-F), bit 3 the null sender,
  * bit 4 the header policy (qualification, from-header local; bit 5:
- * always).
+ * always), bit 6 the message pushed to the parser in pieces of 1 to 7
+ * bytes (message_read_from), so that a CR or a dot falls on the cut.
  * The rest is the message, read from a memfd and written to another.
  * Checks when message_read returns OB_OK:
  *  - every LF in the output is preceded by CR and every CR followed by
@@ -76,6 +78,19 @@ static void check_output(const char *o, size_t n, const struct message *m)
 	}
 }
 
+/* message_read_from's source: the memfd in pieces of 1..7 bytes. */
+static ssize_t pull_pieces(void *arg, void *buf, size_t n)
+{
+	unsigned *x = arg;
+	size_t want;
+	ssize_t r;
+
+	*x = *x * 1103515245u + 12345u;
+	want = 1 + (*x >> 16) % 7;
+	r = read(in_fd, buf, want < n ? want : n);
+	return r;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -109,7 +124,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_fail("lseek");
 
 	memset(err, 'x', sizeof(err));
-	st = message_read(in_fd, out_fd, &o, &m, err, sizeof(err));
+	if (data[0] & 64) {
+		unsigned x = data[0];
+
+		st = message_read_from(pull_pieces, &x, out_fd, &o, &m, err,
+		                       sizeof(err));
+	} else {
+		st = message_read(in_fd, out_fd, &o, &m, err, sizeof(err));
+	}
 	if ((int)st < (int)OB_OK || (int)st > (int)OB_CONFIG)
 		fuzz_fail("status %d out of range", (int)st);
 	if (st == OB_OK) {

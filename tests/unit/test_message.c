@@ -148,6 +148,61 @@ static void run_bytes(const char *in, size_t len, const struct message_opts *o,
 	close(fd);
 }
 
+/* ---- the push parser, fed in pieces ---------------------------------------- */
+
+struct membuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void to_mem(void *arg, const void *p, size_t n)
+{
+	struct membuf *b = arg;
+
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2;
+		b->p = realloc(b->p, b->cap);
+		assert_non_null(b->p);
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+/* Feed in[0..len) to a parser in pieces: of 1 byte (seed 0), or of
+ * 1..97 bytes chosen by a generator started at seed. */
+static void run_pushed(const char *in, size_t len,
+                       const struct message_opts *o, unsigned seed,
+                       struct result *res)
+{
+	struct membuf b = { 0 };
+	struct message_parser *p;
+	unsigned x = seed;
+	size_t i = 0;
+
+	memset(res, 0, sizeof(*res));
+	p = message_parser_new(o, &res->m, to_mem, &b);
+	assert_non_null(p);
+	res->st = OB_OK;
+	while (i < len && res->st == OB_OK && !message_parser_done(p)) {
+		size_t n = 1;
+
+		if (seed != 0) {
+			x = x * 1103515245u + 12345u;
+			n = 1 + (x >> 16) % 97;
+		}
+		if (n > len - i)
+			n = len - i;
+		res->st = message_parser_feed(p, in + i, n);
+		i += n;
+	}
+	if (res->st == OB_OK)
+		res->st = message_parser_end(p);
+	snprintf(res->err, sizeof(res->err), "%s", message_parser_error(p));
+	message_parser_free(p);
+	res->out = b.p != NULL ? b.p : calloc(1, 1);
+	res->outlen = b.len;
+}
+
 static void result_free(struct result *res)
 {
 	message_free(&res->m);
@@ -232,7 +287,13 @@ static void check_output(const char *name, const char *want, size_t wantlen,
 	}
 }
 
-static void check_row(const struct row *r)
+/* How check_row feeds the row: from a file (message_read), or pushed
+ * a byte at a time, or in pieces of random sizes (three seeds): the
+ * result must be the same whatever the cut. */
+enum feed { FEED_FD, FEED_BYTES, FEED_RANDOM1, FEED_RANDOM2, FEED_RANDOM3,
+            FEED_MODES };
+
+static void check_row_fed(const struct row *r, enum feed how)
 {
 	struct message_opts o;
 	struct result res;
@@ -241,7 +302,11 @@ static void check_row(const struct row *r)
 	int added;
 
 	opts_for(r, &o);
-	run_bytes(r->in, inlen, &o, &res);
+	if (how == FEED_FD)
+		run_bytes(r->in, inlen, &o, &res);
+	else
+		run_pushed(r->in, inlen, &o, how == FEED_BYTES ? 0 : 7u * how,
+		           &res);
 	if (res.st != r->st)
 		fail_msg("%s: status want %d got %d (%s)", r->name, (int)r->st,
 		         (int)res.st, res.err);
@@ -276,6 +341,14 @@ static void check_row(const struct row *r)
 			         r->rcpts[k], res.m.rcpts.addrs[k]);
 	}
 	result_free(&res);
+}
+
+static void check_row(const struct row *r)
+{
+	int how;
+
+	for (how = FEED_FD; how < FEED_MODES; how++)
+		check_row_fed(r, (enum feed)how);
 }
 
 static void run_rows(const struct row *rows, size_t n)
@@ -1085,6 +1158,36 @@ static const struct hrow policy_rows[] = {
 	  "From: me@b.example", { NULL } },
 };
 
+/* The parser keeps the MIME fields later steps need, unfolded. */
+static void test_mime_fields_kept(void **state)
+{
+	static const char in[] = H "Content-Type: text/plain;\n"
+	    "\tcharset=utf-8\nContent-Transfer-Encoding:  8bit \n"
+	    "Content-Type: text/html\n\nbody\n";
+	struct message_opts o;
+	struct row r = { .name = "mime" };
+	struct result res;
+	int how;
+
+	(void)state;
+	opts_for(&r, &o);
+	for (how = FEED_FD; how < FEED_MODES; how++) {
+		if (how == FEED_FD)
+			run_bytes(in, strlen(in), &o, &res);
+		else
+			run_pushed(in, strlen(in), &o, 7u * (unsigned)how, &res);
+		assert_int_equal(res.st, OB_OK);
+		assert_string_equal(res.m.content_type,
+		                    "text/plain; charset=utf-8");
+		assert_string_equal(res.m.transfer_encoding, "8bit");
+		result_free(&res);
+	}
+	run_bytes(H "\nbody\n", strlen(H "\nbody\n"), &o, &res);
+	assert_string_equal(res.m.content_type, "");
+	assert_string_equal(res.m.transfer_encoding, "");
+	result_free(&res);
+}
+
 static void test_policy(void **state)
 {
 	size_t i, k;
@@ -1141,6 +1244,7 @@ int main(void)
 		cmocka_unit_test(test_pipe_trickle),
 		cmocka_unit_test(test_io_errors),
 		cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_mime_fields_kept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
