@@ -288,13 +288,15 @@ bool xact_idle_ok(struct xact *x)
 }
 
 static enum xact_end rcpt_and_data(struct xact *x, char *const *rcpts,
-                                   size_t nrcpt, int fd)
+                                   char *const *rparams, size_t nrcpt,
+                                   int fd)
 {
-	char last[XACT_LINE_MAX];
+	char last[XACT_LINE_MAX], tail[XACT_LINE_MAX];
 	size_t i, ok = 0;
 
 	for (i = 0; i < nrcpt && x->usable; i++) {
-		if (command(x, "RCPT TO:<", rcpts[i], ">") != 0 ||
+		snprintf(tail, sizeof(tail), ">%s", rparams ? rparams[i] : "");
+		if (command(x, "RCPT TO:<", rcpts[i], tail) != 0 ||
 		    read_reply(x, last, sizeof(last)) != 0)
 			return XACT_BROKEN;
 		if (x->code / 100 == 2)
@@ -326,8 +328,8 @@ static enum xact_end rcpt_and_data(struct xact *x, char *const *rcpts,
 }
 
 enum xact_end xact_mail(struct xact *x, const char *sender,
-                        const char *params, char *const *rcpts, size_t nrcpt,
-                        int fd)
+                        const char *params, char *const *rcpts,
+                        char *const *rparams, size_t nrcpt, int fd)
 {
 	char last[XACT_LINE_MAX], tail[XACT_LINE_MAX];
 
@@ -346,7 +348,7 @@ enum xact_end xact_mail(struct xact *x, const char *sender,
 		return XACT_BROKEN;
 	if (x->code / 100 != 2)
 		return refused(x, "MAIL failed: %d");
-	return rcpt_and_data(x, rcpts, nrcpt, fd);
+	return rcpt_and_data(x, rcpts, rparams, nrcpt, fd);
 }
 
 bool xact_has_ext(const char *caps, const char *kw)

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "params.h"
 #include "store.h"
 #include "status.h"
 
@@ -31,6 +32,11 @@ struct submission {
 	bool notify_refused;        /* -bs: when the message went to some
 	                               recipients and others were refused,
 	                               the sender gets a DSN about them */
+	const struct params_set *params; /* DSN and BODY, or NULL: none. Its
+	                               recipients' own entries name them as
+	                               given (rcpt_args); each address they
+	                               become (aliases, qualification) gets
+	                               them */
 	/* out */
 	char id[STORE_ID_LEN + 1];  /* queue ID, or "NOQUEUE" */
 	bool queued;                /* the message (or part) is in the queue */
