@@ -142,20 +142,89 @@ def test_bs_bad_rcpt_param(outbox, tmp_path, param):
     assert out[-2].startswith("501 5.5.4"), out
 
 
-def test_bs_params_go_to_dsn_server(outbox, smarthost, tmp_path):
+def test_param_refused_is_protocol_fault_not_loss(outbox, smarthost,
+                                                  tmp_path):
+    # aiosmtpd claims DSN here but answers 555 to its parameters
     sh = smarthost(ehlo_extra=["DSN"])
-    config = outbox.write_config(tmp_path, sh)
+    qdir = tmp_path / "q"
+    config = outbox.write_config(tmp_path, sh, queue=qdir,
+                                 log=str(tmp_path / "o.log"))
     r, out = _bs(outbox, config, [
         "EHLO x",
-        "MAIL FROM:<sender@example.com> RET=HDRS ENVID=QQ+2Bid BODY=8BITMIME",
+        "MAIL FROM:<sender@example.com> RET=HDRS ENVID=QQ+2Bid",
         "RCPT TO:<user@example.com> NOTIFY=SUCCESS,FAILURE "
         "ORCPT=rfc822;orig+2Buser@example.com",
         "DATA", "Subject: bs", "", "hello", ".", "QUIT"])
-    assert any(l.startswith("250 2.0.0 Ok") for l in out), (out, r.stderr)
-    assert "250-DSN" in out, out
     (mail,) = _mail_cmds(sh)
-    assert mail.endswith(" BODY=8BITMIME RET=HDRS ENVID=QQ+2Bid") \
-        or "RET=HDRS ENVID=QQ+2Bid" in mail, mail
-    (rcpt,) = _rcpt_cmds(sh)
-    assert rcpt == ("TO:<user@example.com> NOTIFY=SUCCESS,FAILURE "
-                    "ORCPT=rfc822;orig+2Buser@example.com"), rcpt
+    assert mail.endswith(" RET=HDRS ENVID=QQ+2Bid"), mail
+    assert sh.messages == []
+    # queued, not bounced, and the log says why
+    assert any(l.startswith("250 2.0.0 Ok: queued as") for l in out), out
+    assert len(list((qdir / "msg").glob("*.env"))) == 1
+    log = _log(tmp_path)
+    assert "protocol error: smarthost" in log and "555" in log, log
+    env = next((qdir / "msg").glob("*.env")).read_text()
+    assert "ret HDRS\n" in env and "envid QQ+2Bid\n" in env, env
+    assert ("dsn-rcpt NOTIFY=SUCCESS,FAILURE "
+            "ORCPT=rfc822;orig+2Buser@example.com <user@example.com>") \
+        in env, env
+
+
+def _dsns(sh):
+    return [m for m in sh.messages if m.mail_from in ("", "<>")]
+
+
+def test_notify_never_no_bounce(outbox, smarthost, tmp_path):
+    sh = smarthost(ehlo_drop=NO_EXT)       # bad@example.com -> 550
+    qdir = tmp_path / "q"
+    config = outbox.write_config(tmp_path, sh, queue=qdir,
+                                 log=str(tmp_path / "o.log"))
+    for notify in ("never", "success"):
+        r = outbox.run(["-odq", "-N", notify, "-i", "bad@example.com"],
+                       b"Subject: " + notify.encode() + b"\n\nx\n",
+                       config=config)
+        assert r.returncode == 0, r.stderr
+    r = outbox.run(["-q"], config=config)
+    assert r.returncode == 0, r.stderr
+    assert sh.wait_idle()
+    assert _dsns(sh) == [], sh.messages
+    assert _log(tmp_path).count("NOTIFY excludes FAILURE") == 2
+    # and without -N (or with failure) there is one: the test can fail
+    r = outbox.run(["-odq", "-N", "failure,delay", "-i", "bad@example.com"],
+                   b"Subject: failure\n\nx\n", config=config)
+    assert r.returncode == 0, r.stderr
+    r = outbox.run(["-q"], config=config)
+    assert sh.wait_idle()
+    assert len(_dsns(sh)) == 1, sh.messages
+
+
+def test_own_dsn_carries_envid_orcpt_and_ret(outbox, smarthost, tmp_path):
+    sh = smarthost(ehlo_drop=NO_EXT)       # bad@example.com -> 550
+    qdir = tmp_path / "q"
+    config = outbox.write_config(tmp_path, sh, queue=qdir,
+                                 log=str(tmp_path / "o.log"))
+    body = "the secret body line"
+    r, out = _bs(outbox, config, [
+        "EHLO x",
+        "MAIL FROM:<sender@example.com> ENVID=my+2Benv RET=HDRS",
+        "RCPT TO:<bad@example.com> ORCPT=rfc822;first+2Bbad@example.com",
+        "RCPT TO:<user@example.com>",
+        "DATA", "Subject: partly", "", body, ".",
+        "MAIL FROM:<sender@example.com> RET=FULL",
+        "RCPT TO:<bad@example.com>", "RCPT TO:<user@example.com>",
+        "DATA", "Subject: full", "", body, ".", "QUIT"])
+    assert sum(l.startswith("250 2.0.0 Ok, but 1 recipient") for l in out) \
+        == 2, out
+    r = outbox.run(["-q"], config=config)      # the queued DSNs go now
+    assert sh.wait_idle()
+    dsns = [m.data for m in _dsns(sh)]
+    assert len(dsns) == 2, sh.messages
+    (hdrs,) = [d for d in dsns if b"Subject: partly" in d]
+    (full,) = [d for d in dsns if b"Subject: full" in d]
+    assert b"Original-Envelope-Id: my+env\r\n" in hdrs, hdrs
+    assert b"Original-Recipient: rfc822;first+bad@example.com\r\n" \
+        b"Final-Recipient: rfc822; bad@example.com\r\n" in hdrs, hdrs
+    assert b"text/rfc822-headers" in hdrs and body.encode() not in hdrs
+    assert b"Original-Envelope-Id" not in full
+    assert b"Content-Type: message/rfc822" in full, full
+    assert body.encode() in full, full
