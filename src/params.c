@@ -463,18 +463,16 @@ static const char *notify_text(unsigned bits, char *buf, size_t n)
 	return buf;
 }
 
-/* "dsn-rcpt NOTIFY=x ORCPT=y <addr>": the parameters, then the address. */
+/* "dsn-rcpt NOTIFY=x ORCPT=y <addr>": the parameters (no blanks in
+ * them), then the address. */
 static int rcpt_line(struct params_set *p, const char *val)
 {
 	unsigned notify = 0;
-	char *orcpt = NULL, err[200];
-	const char *lt = strchr(val, '<');
+	char *orcpt = NULL, *addr = NULL, err[200];
 	size_t n;
 	int rc = -1;
 
-	if (lt == NULL || (n = strlen(lt)) < 3 || lt[n - 1] != '>')
-		return -1;
-	while (*val != '<') {
+	while (*val != '<' && *val != '\0') {
 		size_t k = strcspn(val, " ");
 
 		if (params_rcpt_word(&notify, &orcpt, val, k, err,
@@ -483,13 +481,13 @@ static int rcpt_line(struct params_set *p, const char *val)
 		val += k;
 		val += strspn(val, " ");
 	}
-	{
-		char *addr = str_ndup(lt + 1, n - 2);
-
-		rc = addr != NULL ? params_rcpt_set(p, addr, notify, orcpt) : -1;
-		free(addr);
-	}
+	n = strlen(val);
+	if (n < 3 || val[n - 1] != '>')
+		goto out;
+	addr = str_ndup(val + 1, n - 2);
+	rc = addr != NULL ? params_rcpt_set(p, addr, notify, orcpt) : -1;
 out:
+	free(addr);
 	free(orcpt);
 	return rc;
 }

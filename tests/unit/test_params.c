@@ -185,11 +185,15 @@ static void test_env_round_trip(void **state)
 	assert_int_equal(params_rcpt_set(&p, "B@X", 0, "rfc822;b@x"), 0);
 	assert_int_equal(params_rcpt_set(&p, "gone@x", PARAMS_NOTIFY_DELAY,
 	                                 NULL), 0);
+	/* xtext may hold '<' and '>': the address is what follows the
+	 * parameters, not the first '<' (found by fuzz_params) */
+	assert_int_equal(params_rcpt_set(&p, "c@x", 0, "rfc822;<c>@x"), 0);
 	params_env_text(&p, rcpts, 3, text, sizeof(text));
 	assert_string_equal(text, "ret FULL\nbody 8BITMIME\nenvid id+201\n"
 	                    "notify FAILURE\n"
 	                    "dsn-rcpt NOTIFY=NEVER ORCPT=rfc822;orig+2Ba@x <a@x>\n"
-	                    "dsn-rcpt ORCPT=rfc822;b@x <B@X>\n");
+	                    "dsn-rcpt ORCPT=rfc822;b@x <B@X>\n"
+	                    "dsn-rcpt ORCPT=rfc822;<c>@x <c@x>\n");
 	for (line = text; *line != '\0'; line = nl + 1) {
 		char *sp = strchr(line, ' ');
 
