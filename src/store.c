@@ -10,8 +10,11 @@
  *   msg/ID.data   a committed message: the exact bytes to send (CRLF,
  *                 not dot-stuffed); never changed once here
  *   msg/ID.env    its envelope: sender, recipients still to do, the
- *                 submitting uid, times, attempts, last error; replaced
- *                 by rename, never edited
+ *                 submitting uid, times, attempts, last error, and the
+ *                 envelope parameters when there are any (params.h:
+ *                 "ret", "envid", "body", "notify", "dsn-rcpt" lines;
+ *                 an envelope without them, as older versions wrote,
+ *                 has none); replaced by rename, never edited
  *   slot-KEY-N    connection slot N of smarthost KEY (max-connections):
  *                 empty; held by flock while a process is connected, so
  *                 a crash frees it. Never removed (a handful of files).
