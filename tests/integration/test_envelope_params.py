@@ -228,3 +228,44 @@ def test_own_dsn_carries_envid_orcpt_and_ret(outbox, smarthost, tmp_path):
     assert b"Original-Envelope-Id" not in full
     assert b"Content-Type: message/rfc822" in full, full
     assert body.encode() in full, full
+
+
+def test_utf8_local_part_in_bs_and_from_the_queue(outbox, smarthost,
+                                                  tmp_path):
+    sh = smarthost(ehlo_drop=NO_EXT)
+    config = outbox.write_config(tmp_path, sh)
+    r, out = _bs(outbox, config, [
+        "EHLO x", "MAIL FROM:<sender@example.com>",
+        "RCPT TO:<j\u00fcrgen@example.com>", "DATA", "Subject: bs", "",
+        "x", ".", "QUIT"])
+    (last,) = [l for l in out if l.startswith("5")]
+    assert last.startswith("550 ") and "SMTPUTF8" in last, out
+    assert "MAIL" not in sh.verbs()
+    # from the queue: a bounce that says why
+    qdir = tmp_path / "q"
+    config = outbox.write_config(tmp_path, sh, queue=qdir, name="q.conf")
+    r = outbox.run(["-odq", "-i", "j\u00fcrgen@example.com"],
+                   b"Subject: queued\n\nx\n", config=config)
+    assert r.returncode == 0, r.stderr
+    r = outbox.run(["-q"], config=config)
+    assert sh.wait_idle()
+    (dsn,) = _dsns(sh)
+    assert b"Status: 5.6.7" in dsn.data and b"SMTPUTF8" in dsn.data, dsn.data
+
+
+def test_body_type_declared(outbox, smarthost, tmp_path):
+    sh = smarthost()                       # offers 8BITMIME
+    config = outbox.write_config(tmp_path, sh)
+    r = outbox.run(["-B", "7bit", "-i", "user@example.com"],
+                   b"Subject: ascii\n\nx\n", config=config)
+    assert r.returncode == 0, r.stderr
+    r = outbox.run(["-B", "7bit", "-i", "user@example.com"],
+                   b"Subject: not ascii\n\n" + UMLAUT_BODY, config=config)
+    assert r.returncode == 0, r.stderr
+    r = outbox.run(["-i", "user@example.com"], b"Subject: none\n\nx\n",
+                   config=config)
+    assert r.returncode == 0, r.stderr
+    mails = _mail_cmds(sh)
+    assert " BODY=7BIT" in mails[0], mails
+    assert " BODY=8BITMIME" in mails[1], mails    # it has 8-bit bytes
+    assert "BODY=" not in mails[2], mails
