@@ -144,6 +144,8 @@ int smtp_wire_prepare(struct smtp_wire *w, const char *caps,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (w->sender_code != 0)
+		return 0;               /* nothing goes: no message to prepare */
 	if (body(w, eightbitmime, &eight, err, errlen) != 0 ||
 	    lseek(w->fd, 0, SEEK_SET) != 0)
 		return -1;

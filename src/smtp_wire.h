@@ -19,7 +19,8 @@
 #define SMTP_WIRE_PARAMS_MAX 1024
 
 struct smtp_wire {
-	char *sender;           /* as sent ("" null sender) */
+	char *sender;           /* as sent ("" null sender); NULL, and
+	                           nothing else prepared, when refused: */
 	int sender_code;        /* non-zero: the sender cannot go (550) ... */
 	char sender_text[400];  /* ... and why, as a reply line */
 	char **rcpts;           /* the recipients that go, as sent ... */

@@ -269,3 +269,23 @@ def test_body_type_declared(outbox, smarthost, tmp_path):
     assert " BODY=7BIT" in mails[0], mails
     assert " BODY=8BITMIME" in mails[1], mails    # it has 8-bit bytes
     assert "BODY=" not in mails[2], mails
+
+
+def test_utf8_sender_local_part_fails_message(outbox, smarthost, tmp_path):
+    sh = smarthost(ehlo_drop=NO_EXT)
+    config = outbox.write_config(tmp_path, sh)
+    r = outbox.run(["-f", "j\u00fcrgen@example.com", "-i",
+                    "user@example.com"], b"Subject: x\n\nx\n", config=config)
+    assert r.returncode == 69, r.stderr
+    err = r.stderr.decode(errors="replace")
+    assert "550 5.6.7" in err and "SMTPUTF8" in err, err
+    assert "MAIL" not in sh.verbs() and sh.messages == []
+    # with SMTPUTF8 offered it goes, as it is
+    sh2 = smarthost()
+    config = outbox.write_config(tmp_path, sh2, name="utf8.conf")
+    r = outbox.run(["-f", "j\u00fcrgen@example.com", "-i",
+                    "user@example.com"], b"Subject: x\n\nx\n", config=config)
+    assert r.returncode == 0, r.stderr
+    (mail,) = _mail_cmds(sh2)
+    assert mail.startswith("FROM:<j\u00fcrgen@example.com>") and \
+        " SMTPUTF8" in mail, mail
