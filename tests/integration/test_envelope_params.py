@@ -155,6 +155,7 @@ def test_param_refused_is_protocol_fault_not_loss(outbox, smarthost,
         "RCPT TO:<user@example.com> NOTIFY=SUCCESS,FAILURE "
         "ORCPT=rfc822;orig+2Buser@example.com",
         "DATA", "Subject: bs", "", "hello", ".", "QUIT"])
+    assert "250-DSN" in out, out            # -bs offers DSN itself
     (mail,) = _mail_cmds(sh)
     assert mail.endswith(" RET=HDRS ENVID=QQ+2Bid"), mail
     assert sh.messages == []
