@@ -38,9 +38,10 @@ struct smtp_wire {
 /*
  * Prepare sender, rcpts[0..nrcpt), params (NULL: none) and the message
  * in fd (size bytes) for a server that offered caps (EHLO keywords,
- * ", "-separated). id names the message in the log lines (re-encoding,
- * or what could not be). Returns 0, or -1 when out of memory or the
- * message cannot be read or copied (err).
+ * ", "-separated). A re-encoding, or an 8-bit message that cannot be
+ * re-encoded, is logged. Returns 0, or -1 when out of memory or the
+ * message cannot be read or copied (err); free w with smtp_wire_free
+ * in both cases.
  */
 int smtp_wire_prepare(struct smtp_wire *w, const char *caps,
                       const char *sender, char *const *rcpts, size_t nrcpt,
