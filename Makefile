@@ -17,7 +17,7 @@ DESTDIR   ?=
 
 CC        ?= cc
 CFLAGS    ?= -O2 -g
-PKGS       = libcurl gnutls
+PKGS       = libcurl gnutls libidn2
 PKG_CONFIG ?= pkg-config
 # Read when the Makefile is parsed: a target that installs the packages
 # first (demo, check) builds in a sub-make, which reads them again.
@@ -89,9 +89,9 @@ LEAN_CURL_DIR = build/lean/curl
 LEAN_CURL_LIB = $(LEAN_CURL_DIR)/stamp
 LEAN_CURL_PC  = PKG_CONFIG_PATH=$(LEAN_CURL_DIR)/prefix/lib/pkgconfig pkg-config
 # '=' not ':=': the library is built after the Makefile is read
-PKG_CFLAGS = $(shell $(LEAN_CURL_PC) --cflags libcurl gnutls) -DOUTBOX_LEAN=1
+PKG_CFLAGS = $(shell $(LEAN_CURL_PC) --cflags libcurl gnutls libidn2) -DOUTBOX_LEAN=1
 PKG_LIBS   = $(shell $(LEAN_CURL_PC) --static --libs libcurl) \
-	$(shell pkg-config --libs gnutls)
+	$(shell pkg-config --libs gnutls libidn2)
 BUILDDIR  ?= build/lean
 OUT       ?= $(BUILDDIR)/outbox
 .DEFAULT_GOAL := all

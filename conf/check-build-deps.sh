@@ -15,6 +15,7 @@ if ! command -v "$pkgconfig" >/dev/null 2>&1; then
 		case $p in
 		libcurl) add "libcurl (GnuTLS flavour) development files" libcurl4-gnutls-dev ;;
 		gnutls) add "GnuTLS development files" libgnutls28-dev ;;
+		libidn2) add "libidn2 development files" libidn2-dev ;;
 		esac
 	done
 else
@@ -23,6 +24,7 @@ else
 		case $p in
 		libcurl) add "libcurl (GnuTLS flavour) development files" libcurl4-gnutls-dev ;;
 		gnutls) add "GnuTLS development files" libgnutls28-dev ;;
+		libidn2) add "libidn2 development files" libidn2-dev ;;
 		*) add "pkg-config module $p" "<the -dev package of $p>" ;;
 		esac
 	done

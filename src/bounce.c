@@ -73,6 +73,27 @@ static int copy_headers(FILE *o, int datafd)
 	return 0;
 }
 
+/* Copy the whole original (RET=FULL), ending in CRLF. */
+static int copy_all(FILE *o, int datafd)
+{
+	char buf[16384];
+	ssize_t n;
+	char last = '\n';
+
+	if (lseek(datafd, 0, SEEK_SET) != 0)
+		return -1;
+	for (;;) {
+		n = read(datafd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		fwrite(buf, 1, (size_t)n, o);
+		last = buf[n - 1];
+	}
+	if (last != '\n')
+		fputs("\r\n", o);
+	return n < 0 ? -1 : 0;
+}
+
 static void write_text_part(FILE *o, const struct bounce_info *b)
 {
 	size_t i;
@@ -92,18 +113,36 @@ static void write_text_part(FILE *o, const struct bounce_info *b)
 
 static void write_status_part(FILE *o, const struct bounce_info *b)
 {
-	char date[64], status[32];
+	char date[64], status[32], text[PARAMS_ORCPT_MAX + 1];
 	size_t i;
 
 	rfc5322_date(date, sizeof(date), b->arrival);
 	fprintf(o, "Content-Type: message/delivery-status\r\n"
-	        "Content-Description: Delivery report\r\n\r\n"
-	        "Reporting-MTA: dns; %s\r\nX-Outbox-Queue-ID: %s\r\n"
+	        "Content-Description: Delivery report\r\n\r\n");
+	if (b->params != NULL && b->params->envid != NULL) {
+		params_xtext_decode(b->params->envid, text, sizeof(text));
+		fprintf(o, "Original-Envelope-Id: %s\r\n", text);
+	}
+	fprintf(o, "Reporting-MTA: dns; %s\r\nX-Outbox-Queue-ID: %s\r\n"
 	        "Arrival-Date: %s\r\n", b->host, b->id, date);
 	rfc5322_date(date, sizeof(date), time(NULL));
 	for (i = 0; i < b->nrcpts; i++) {
+		const struct params_rcpt *r = params_rcpt_get(b->params,
+		                                              b->rcpts[i].addr);
+
 		status_code(b->rcpts[i].diag, b->expired, status, sizeof(status));
-		fprintf(o, "\r\nFinal-Recipient: rfc822; %s\r\nAction: failed\r\n"
+		fputs("\r\n", o);
+		if (r != NULL && r->orcpt != NULL) {
+			/* addr-type;xtext: the type as it is, the address
+			 * decoded */
+			size_t k = strcspn(r->orcpt, ";");
+
+			params_xtext_decode(r->orcpt + k + (r->orcpt[k] != '\0'),
+			                    text, sizeof(text));
+			fprintf(o, "Original-Recipient: %.*s;%s\r\n", (int)k,
+			        r->orcpt, text);
+		}
+		fprintf(o, "Final-Recipient: rfc822; %s\r\nAction: failed\r\n"
 		        "Status: %s\r\nDiagnostic-Code: smtp; %s\r\n"
 		        "Last-Attempt-Date: %s\r\n", b->rcpts[i].addr, status,
 		        b->rcpts[i].diag, date);
@@ -146,10 +185,17 @@ int bounce_write(int out, int datafd, const struct bounce_info *b)
 	write_text_part(o, b);
 	fprintf(o, "--%s\r\n", boundary);
 	write_status_part(o, b);
-	fprintf(o, "--%s\r\nContent-Type: text/rfc822-headers\r\n"
-	        "Content-Description: Undelivered message headers\r\n\r\n",
-	        boundary);
-	rc = copy_headers(o, datafd);
+	if (b->params != NULL && b->params->ret == PARAMS_RET_FULL) {
+		fprintf(o, "--%s\r\nContent-Type: message/rfc822\r\n"
+		        "Content-Description: Undelivered message\r\n\r\n",
+		        boundary);
+		rc = copy_all(o, datafd);
+	} else {
+		fprintf(o, "--%s\r\nContent-Type: text/rfc822-headers\r\n"
+		        "Content-Description: Undelivered message headers"
+		        "\r\n\r\n", boundary);
+		rc = copy_headers(o, datafd);
+	}
 	fprintf(o, "\r\n--%s--\r\n", boundary);
 	if (fflush(o) != 0 || ferror(o))
 		rc = -1;

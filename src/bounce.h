@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "params.h"
+
 struct bounce_rcpt {
 	const char *addr;       /* the recipient that failed */
 	const char *diag;       /* the last error for it (server reply) */
@@ -25,13 +27,19 @@ struct bounce_info {
 	bool expired;           /* queue-lifetime reached (vs. refused) */
 	const struct bounce_rcpt *rcpts;
 	size_t nrcpts;
+	/* the original's DSN requests, or NULL: ENVID becomes
+	 * Original-Envelope-Id, a recipient's ORCPT Original-Recipient, and
+	 * RET=FULL returns the whole message (else only its headers) */
+	const struct params_set *params;
 };
 
 /*
  * Write a complete DSN message (CRLF lines: headers, a text part, a
  * message/delivery-status part, and the original's header section as
- * text/rfc822-headers, read from datafd from offset 0, at most 64 KiB) to
- * fd out. Returns 0, or -1 when reading or writing fails.
+ * text/rfc822-headers, read from datafd from offset 0, at most 64 KiB;
+ * with RET=FULL the whole original as message/rfc822) to fd out.
+ * Returns 0, or -1 when reading or writing fails. Which recipients get
+ * a DSN at all (NOTIFY) is the caller's choice: params_wants_failure.
  */
 int bounce_write(int out, int datafd, const struct bounce_info *b);
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "params.h"
 #include "util.h"
 
 /* Flags that take an argument (attached or as the next word). */
@@ -97,6 +98,26 @@ static int parse_q(struct cursor *c, struct options *opt, const char *arg)
 	return fail(c, "unsupported queue option -q", arg);
 }
 
+/* -B, -N, -R, -V: checked now (a bad value is a usage error), kept as
+ * given. */
+static int envelope_param(struct cursor *c, struct options *opt, char flag,
+                          const char *arg)
+{
+	struct params_set p = { 0 };
+	int rc = params_cli(&p, flag, arg, c->err, c->errlen);
+
+	params_free(&p);
+	if (rc != 0)
+		return -1;
+	switch (flag) {
+	case 'B': opt->body_type = arg; break;
+	case 'N': opt->dsn_notify = arg; break;
+	case 'R': opt->dsn_ret = arg; break;
+	default: opt->dsn_envid = arg; break;
+	}
+	return 0;
+}
+
 /* A flag with its argument; "arg" may be NULL only for -q. */
 static int apply_arg_flag(struct cursor *c, struct options *opt, char flag,
                           const char *arg)
@@ -108,9 +129,11 @@ static int apply_arg_flag(struct cursor *c, struct options *opt, char flag,
 	case 'b': return parse_b(c, opt, arg);
 	case 'o': return parse_o(c, opt, arg);
 	case 'q': return parse_q(c, opt, arg);
+	case 'B': case 'N': case 'R': case 'V':
+		return envelope_param(c, opt, flag, arg);
 	default:
-		/* -B type, -L tag, -N dsn, -O opt, -R ret, -V envid, -X file,
-		 * -h hops, -p proto: accepted, ignored */
+		/* -L tag, -O opt, -X file, -h hops, -p proto: accepted,
+		 * ignored */
 		break;
 	}
 	return 0;

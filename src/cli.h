@@ -42,6 +42,11 @@ struct options {
 	bool failed;            /* --failed: -bp lists failed/ */
 	const char *sender;     /* -f/-r as given (may be "<>"), or NULL */
 	const char *fullname;   /* -F, or NULL */
+	/* envelope parameters as given (validated: params_cli), or NULL */
+	const char *dsn_notify; /* -N never | success,failure,delay */
+	const char *dsn_ret;    /* -R hdrs | full */
+	const char *dsn_envid;  /* -V envid */
+	const char *body_type;  /* -B 7bit | 8bitmime */
 	const char *config;     /* -C, or NULL for the default */
 	const char *queue_interval; /* the INTERVAL of -qINTERVAL, or NULL */
 	const char *queue_id;   /* -qI ID (more IDs follow as operands) */

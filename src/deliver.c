@@ -118,7 +118,8 @@ static bool untouched(const struct smtp_result *res)
  * message is as it was (see untouched).
  */
 static enum ob_status attempt(struct deliver_ctx *ctx, size_t host,
-                              bool fresh_token, const char *sender, int fd,
+                              bool fresh_token, const char *sender,
+                              const struct params_set *params, int fd,
                               off_t size, struct deliver_report *rep,
                               bool *refused, bool *same)
 {
@@ -149,7 +150,7 @@ static enum ob_status attempt(struct deliver_ctx *ctx, size_t host,
 			map[n++] = i;
 		}
 	}
-	st = smtp_send(c, sender, todo, n, fd, size, &res);
+	st = smtp_send(c, sender, todo, n, params, fd, size, &res);
 	*same = untouched(&res);
 	if (res.too_many)
 		pause_host(ctx, host, &res);
@@ -280,7 +281,8 @@ static bool worth_another_host(enum ob_status st)
 }
 
 enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
-                            const struct addr_list *rcpts, int fd,
+                            const struct addr_list *rcpts,
+                            const struct params_set *params, int fd,
                             off_t size, struct deliver_report *rep)
 {
 	enum ob_status st = OB_OK;
@@ -310,14 +312,14 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
 			st = OB_TEMPFAIL;
 			continue;
 		}
-		st = attempt(ctx, h, false, sender, fd, size, rep, &refused,
-		             &same);
+		st = attempt(ctx, h, false, sender, params, fd, size, rep,
+		             &refused, &same);
 		if (st == OB_NOPERM && oauth_enabled(ctx->cfg)) {
 			/* the token may have been revoked or expired early */
 			smtp_close(ctx->client[h]);
 			ctx->client[h] = NULL;
-			st = attempt(ctx, h, true, sender, fd, size, rep,
-			             &refused, &same);
+			st = attempt(ctx, h, true, sender, params, fd, size,
+			             rep, &refused, &same);
 		}
 		/* after "too many" alone the message is as it was */
 		rep->not_tried = rep->not_tried && same;

@@ -72,13 +72,16 @@ void deliver_set_gate(struct deliver_ctx *ctx, deliver_gate_fn gate,
                       void *arg);
 
 /*
- * Deliver the spooled message (fd, size bytes) from sender to rcpts.
+ * Deliver the spooled message (fd, size bytes) from sender to rcpts, with
+ * the envelope parameters params (DSN, BODY; NULL: none) as far as each
+ * smarthost offers them (see smtp_send).
  * Smarthosts are tried in order while recipients remain with a temporary
  * or relay-side failure; a permanent refusal is final. Fills rep (free
  * with deliver_report_free) and returns rep->status.
  */
 enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
-                            const struct addr_list *rcpts, int fd,
+                            const struct addr_list *rcpts,
+                            const struct params_set *params, int fd,
                             off_t size, struct deliver_report *rep);
 
 void deliver_report_free(struct deliver_report *rep);

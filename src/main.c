@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "runner.h"
 #include "smtpd.h"
+#include "params.h"
 #include "submit.h"
 #include "util.h"
 
@@ -272,12 +273,37 @@ static int queue_mode(const struct config *cfg, const struct options *opt)
 	return rc;
 }
 
+/* The envelope parameters of -N, -R, -V and -B (checked by cli_parse). */
+static int params_from(const struct options *opt, struct params_set *p)
+{
+	const char *args[] = { opt->dsn_notify, opt->dsn_ret, opt->dsn_envid,
+	                       opt->body_type };
+	const char flags[] = "NRVB";
+	char err[300];
+	size_t i;
+
+	memset(p, 0, sizeof(*p));
+	for (i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+		if (args[i] != NULL &&
+		    params_cli(p, flags[i], args[i], err, sizeof(err)) != 0)
+			return complain(OB_USAGE, err);
+	}
+	return 0;
+}
+
 static int send_mode(const struct config *cfg, const struct options *opt)
 {
 	struct submission s;
+	struct params_set p;
+	int rc = params_from(opt, &p);
 
+	if (rc != 0)
+		return rc;
 	submission_from(opt, &s);
-	return exit_code(submit(cfg, STDIN_FILENO, &s));
+	s.params = &p;
+	rc = exit_code(submit(cfg, STDIN_FILENO, &s));
+	params_free(&p);
+	return rc;
 }
 
 /*

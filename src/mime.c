@@ -350,3 +350,55 @@ out:
 	errno = saved;
 	return rc;
 }
+
+int mime_encode_7bit(int fd, int out, off_t *size, enum mime_fix *how,
+                     char *err, size_t errlen)
+{
+	struct outbuf *o = calloc(1, sizeof(*o));
+	size_t n = 0, hlen = 0;
+	char *buf = o != NULL ? read_headers(fd, &n, &hlen) : NULL;
+	int rc = -1;
+
+	*how = MIME_NONE;
+	if (buf == NULL) {
+		snprintf(err, errlen, "cannot re-encode the 8-bit body: %s",
+		         strerror(errno));
+	} else if (!qp_possible(buf, hlen)) {
+		rc = 0;
+	} else {
+		o->fd = out;
+		if (transform(fd, o, buf, n, hlen, true, true) == 0) {
+			*size = o->total;
+			*how = MIME_QP;
+			rc = 0;
+		} else {
+			snprintf(err, errlen, "cannot re-encode the 8-bit body: "
+			         "%s", strerror(o->failed ? o->error : errno));
+		}
+	}
+	free(buf);
+	free(o);
+	return rc;
+}
+
+int mime_has_8bit(int fd)
+{
+	unsigned char chunk[BUF];
+	ssize_t r, i;
+
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		return -1;
+	for (;;) {
+		r = read(fd, chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return 0;
+		for (i = 0; i < r; i++) {
+			if (chunk[i] >= 0x80)
+				return 1;
+		}
+	}
+}

@@ -31,4 +31,20 @@ enum mime_fix { MIME_NONE = 0, MIME_QP, MIME_BROKEN };
 int mime_fix_long_lines(int fd, off_t *size, bool eightbit,
                         enum mime_fix *how, char *err, size_t errlen);
 
+/*
+ * For a server without 8BITMIME: write the message in fd (from offset 0)
+ * to out with its body re-encoded as quoted-printable, when it is a
+ * single text part in 7bit, 8bit or binary (or has no MIME structure;
+ * it then gets MIME-Version and a Content-Type of text/plain in utf-8).
+ * *how: MIME_QP when done (*size is out's size), MIME_NONE when the
+ * message is not of that kind (nothing written). Returns 0, or -1 with
+ * err when reading or writing fails.
+ */
+int mime_encode_7bit(int fd, int out, off_t *size, enum mime_fix *how,
+                     char *err, size_t errlen);
+
+/* Has the message in fd (read from offset 0) a byte >= 0x80? -1 when
+ * it cannot be read. */
+int mime_has_8bit(int fd);
+
 #endif

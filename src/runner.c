@@ -49,7 +49,8 @@ static void queue_bounce(struct run *r, const struct store_entry *e,
 	char id[STORE_ID_LEN + 1];
 
 	if (runner_add_bounce(r->q, r->cfg, e->id, e->sender, e->uid,
-	                      e->created, datafd, rcpts, n, expired, id) == 0)
+	                      e->created, datafd, rcpts, n, expired,
+	                      &e->params, id) == 0)
 		addr_list_add(&r->bounces, id);
 }
 
@@ -178,7 +179,8 @@ static void process(struct run *r, const char *id, bool always)
 		return;
 	}
 	if ((always || due(r, &e)) && fstat(fd, &st) == 0) {
-		deliver_send(r->ctx, e.sender, &e.rcpts, fd, st.st_size, &rep);
+		deliver_send(r->ctx, e.sender, &e.rcpts, &e.params, fd,
+		             st.st_size, &rep);
 		if (rep.not_tried &&
 		    time(NULL) - e.created < r->cfg->queue_lifetime) {
 			/* its smarthosts failed earlier in this run, limit us
@@ -455,17 +457,32 @@ int runner_add_bounce(struct store *q, const struct config *cfg,
                       const char *orig_id, const char *sender, uid_t uid,
                       time_t arrival, int datafd,
                       const struct bounce_rcpt *rcpts, size_t n,
-                      bool expired, char id[STORE_ID_LEN + 1])
+                      bool expired, const struct params_set *params,
+                      char id[STORE_ID_LEN + 1])
 {
 	struct bounce_info b = { 0 };
 	struct store_entry e = { 0 };
+	struct bounce_rcpt *want;
 	char err[300];
 	char *dsn_from;
+	size_t i, nwant = 0;
 	int fd, rc = -1;
 
 	if (sender[0] == '\0') {
 		log_event(LOG_WARNING, "%s: undeliverable; no bounce for the "
 		          "null sender", orig_id);
+		return -1;
+	}
+	want = calloc(n ? n : 1, sizeof(*want));
+	for (i = 0; want != NULL && i < n; i++) {
+		if (params_wants_failure(params, rcpts[i].addr))
+			want[nwant++] = rcpts[i];
+		else
+			log_event(LOG_INFO, "%s: no bounce about <%s>: NOTIFY "
+			          "excludes FAILURE", orig_id, rcpts[i].addr);
+	}
+	if (want == NULL || nwant == 0) {
+		free(want);
 		return -1;
 	}
 	b.sender = sender;
@@ -476,8 +493,9 @@ int runner_add_bounce(struct store *q, const struct config *cfg,
 	b.id = orig_id;
 	b.arrival = arrival;
 	b.expired = expired;
-	b.rcpts = rcpts;
-	b.nrcpts = n;
+	b.rcpts = want;
+	b.nrcpts = nwant;
+	b.params = params;
 	fd = store_spool(q, id, err, sizeof(err));
 	str_copy(e.id, sizeof(e.id), id);
 	e.sender = (char *)"";
@@ -499,5 +517,6 @@ int runner_add_bounce(struct store *q, const struct config *cfg,
 		close(fd);
 	addr_list_free(&e.rcpts);
 	free(dsn_from);
+	free(want);
 	return rc;
 }

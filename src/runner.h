@@ -95,13 +95,16 @@ bool runner_has_due_unseen(struct store *s, const struct addr_list *seen,
  * of the message in datafd (orig_id, submitted by uid, arrived at
  * arrival; expired: the queue lifetime ran out, else the server refused
  * them), from the null sender; it belongs to uid, as the message did. No
- * notification goes to the null sender. Its ID goes to id.
- * Returns 0, or -1 (logged).
+ * notification goes to the null sender, nor about a recipient whose
+ * NOTIFY (params, NULL: none) leaves FAILURE out; params' ENVID, ORCPT
+ * and RET go into it (bounce.h). Its ID goes to id.
+ * Returns 0, or -1 (logged; also when no recipient is left).
  */
 int runner_add_bounce(struct store *s, const struct config *cfg,
                       const char *orig_id, const char *sender, uid_t uid,
                       time_t arrival, int datafd,
                       const struct bounce_rcpt *rcpts, size_t n,
-                      bool expired, char id[STORE_ID_LEN + 1]);
+                      bool expired, const struct params_set *params,
+                      char id[STORE_ID_LEN + 1]);
 
 #endif

@@ -22,6 +22,7 @@
 #include "smtp.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,9 @@
 #include "envelope.h"
 #include "oauth.h"
 #include "proxy.h"
+#include "smtp_wire.h"
 #include "smtp_xact.h"
+#include "log.h"
 #include "trust.h"
 #include "util.h"
 
@@ -74,6 +77,10 @@ struct dialogue {
 	char too_many_text[300]; /* ... and its text */
 	bool read_failed;
 	int read_errno;
+	bool cmd_params;        /* the MAIL/RCPT being answered had params */
+	int param_fault;        /* a 555/501 5.5.4 to them (smtp_wire) ... */
+	char fault_text[300];   /* ... and its text */
+	bool local_refusal;     /* refused by outbox: nothing was sent */
 };
 
 struct smtp_client {
@@ -96,6 +103,8 @@ struct smtp_client {
 	struct dialogue d;
 	struct smtp_rcpt *rcpt; /* of the current transfer */
 	size_t nrcpt;
+	const size_t *rcpt_map; /* the n-th RCPT sent is rcpt[rcpt_map[n]] */
+	size_t nmap;
 	char url[600];
 	char where[300];
 	char errbuf[CURL_ERROR_SIZE];
@@ -139,6 +148,18 @@ static void show(const struct smtp_client *c, const char *dir,
 	fprintf(stderr, "%s %s\n", dir, esc);
 }
 
+/* Has a MAIL/RCPT line parameters after its path ("> ")? */
+static bool has_params(const char *l, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i++) {
+		if (l[i] == '>' && l[i + 1] == ' ')
+			return true;
+	}
+	return false;
+}
+
 static void on_command(struct smtp_client *c, const char *l, size_t n)
 {
 	struct dialogue *d = &c->d;
@@ -169,6 +190,8 @@ static void on_command(struct smtp_client *c, const char *l, size_t n)
 		d->in_sasl = true;
 	if (ph == PH_RCPT)
 		d->nsent_rcpt++;
+	if (ph == PH_MAIL || ph == PH_RCPT)
+		d->cmd_params = has_params(l, n);
 	if (ph != PH_OTHER)
 		d->phase = ph;
 }
@@ -214,9 +237,14 @@ static void reply_done(struct smtp_client *c)
 		d->too_many_code = d->code;
 		str_copy(d->too_many_text, sizeof(d->too_many_text), d->text);
 	}
+	if ((d->phase == PH_MAIL || d->phase == PH_RCPT) && d->cmd_params &&
+	    d->param_fault == 0 && smtp_wire_param_fault(d->code, d->text)) {
+		d->param_fault = d->code;
+		str_copy(d->fault_text, sizeof(d->fault_text), d->text);
+	}
 	if (d->phase == PH_RCPT && d->nsent_rcpt > 0 &&
-	    d->nsent_rcpt <= c->nrcpt) {
-		struct smtp_rcpt *r = &c->rcpt[d->nsent_rcpt - 1];
+	    d->nsent_rcpt <= c->nmap) {
+		struct smtp_rcpt *r = &c->rcpt[c->rcpt_map[d->nsent_rcpt - 1]];
 
 		r->code = d->code;
 		str_copy(r->text, sizeof(r->text), d->text);
@@ -539,6 +567,9 @@ static enum ob_status judge(struct smtp_client *c, CURLcode rc,
 		            strerror(d->read_errno));
 	if (rc == CURLE_OK && d->data_code / 100 == 2)
 		return OB_OK;
+	if (rc != CURLE_OK && d->param_fault != 0)
+		return fail(res, OB_PROTOCOL, "protocol error: the server "
+		            "refused parameters it offered", d->fault_text);
 	if (rc != CURLE_OK && d->too_many_code != 0)
 		return fail(res, OB_TEMPFAIL, "server limit reached",
 		            d->too_many_text);
@@ -561,7 +592,10 @@ static void settle_rcpts(struct smtp_client *c, struct smtp_result *res)
 			r->code = c->d.too_many_code;
 			str_copy(r->text, sizeof(r->text), c->d.too_many_text);
 		}
-		if (r->code / 100 == 5)
+		if (c->d.param_fault != 0 &&
+		    smtp_wire_param_fault(r->code, r->text))
+			r->state = RCPT_TEMP;   /* the relay's fault, logged */
+		else if (r->code / 100 == 5)
 			r->state = RCPT_PERM;
 		else if (r->code / 100 == 4)
 			r->state = RCPT_TEMP;
@@ -710,21 +744,9 @@ static CURLcode session(struct smtp_client *c, bool *reused)
 	return CURLE_OK;
 }
 
-/* The transaction over the open session. */
-static CURLcode transact(struct smtp_client *c, const char *sender,
-                         char *const *rcpts, size_t nrcpt, int fd,
-                         off_t size)
+/* The outcome of xact_mail as libcurl would have said it. */
+static CURLcode outcome(struct smtp_client *c, enum xact_end end)
 {
-	char params[64];
-	enum xact_end end;
-
-	if (c->need_auth && !c->authed) {
-		c->d.abort_noauth = true;       /* no MAIL without AUTH */
-		return CURLE_LOGIN_DENIED;
-	}
-	xact_mail_params(c->caps, sender, rcpts, nrcpt, size, params,
-	                 sizeof(params));
-	end = xact_mail(&c->x, sender, params, rcpts, nrcpt, fd);
 	if (end == XACT_SENT)
 		return c->x.code == 250 ? CURLE_OK : CURLE_WEIRD_SERVER_REPLY;
 	if (c->x.read_errno != 0) {
@@ -735,14 +757,84 @@ static CURLcode transact(struct smtp_client *c, const char *sender,
 	return c->x.rc;
 }
 
+/* Nothing can go to this server (smtp_wire refused the sender or every
+ * recipient): that refusal stands as the last reply, nothing is sent. */
+static CURLcode refused_here(struct smtp_client *c, enum phase ph, int code,
+                             const char *text)
+{
+	c->d.local_refusal = true;
+	c->d.phase = c->d.last_phase = ph;
+	c->d.last_code = code;
+	str_copy(c->d.last_text, sizeof(c->d.last_text), text);
+	return CURLE_SEND_ERROR;
+}
+
+/* The transaction over the open session, for what w made of it. */
+static CURLcode transact_wire(struct smtp_client *c, struct smtp_wire *w)
+{
+	CURLcode rc;
+	size_t i, last = 0;
+
+	for (i = 0; i < c->nrcpt; i++) {
+		if (w->code[i] != 0) {
+			c->rcpt[i].code = w->code[i];
+			str_copy(c->rcpt[i].text, sizeof(c->rcpt[i].text),
+			         w->text[i]);
+			last = i;
+		}
+	}
+	if (w->sender_code != 0)
+		return refused_here(c, PH_MAIL, w->sender_code, w->sender_text);
+	if (w->n == 0)
+		return refused_here(c, PH_RCPT, w->code[last], w->text[last]);
+	c->rcpt_map = w->map;
+	c->nmap = w->n;
+	rc = outcome(c, xact_mail(&c->x, w->sender, w->params, w->rcpts,
+	                          w->rparams, w->n, w->fd));
+	c->rcpt_map = NULL;
+	c->nmap = 0;
+	if (c->d.param_fault != 0)
+		log_event(LOG_ERR, "protocol error: smarthost %s refused "
+		          "parameters it offered (%s); the message was not "
+		          "sent to whom it concerns and stays queued when the "
+		          "queue is on", c->where, c->d.fault_text);
+	return rc;
+}
+
+/* The transaction over the open session. */
+static CURLcode transact(struct smtp_client *c, const char *sender,
+                         char *const *rcpts, size_t nrcpt,
+                         const struct params_set *params, int fd, off_t size)
+{
+	struct smtp_wire w;
+	char err[300];
+	CURLcode rc;
+
+	if (c->need_auth && !c->authed) {
+		c->d.abort_noauth = true;       /* no MAIL without AUTH */
+		return CURLE_LOGIN_DENIED;
+	}
+	if (smtp_wire_prepare(&w, c->caps, sender, rcpts, nrcpt, params, fd,
+	                      size, err, sizeof(err)) != 0) {
+		smtp_wire_free(&w);
+		c->d.read_failed = true;
+		c->d.read_errno = errno != 0 ? errno : ENOMEM;
+		str_copy(c->errbuf, sizeof(c->errbuf), err);
+		return CURLE_READ_ERROR;
+	}
+	rc = transact_wire(c, &w);
+	smtp_wire_free(&w);
+	return rc;
+}
+
 /*
  * Session and transaction. A reused session that turns out closed before
  * the server answered anything (nothing can have been accepted) is
  * replaced by a new one, once.
  */
 static CURLcode transfer(struct smtp_client *c, const char *sender,
-                         char *const *rcpts, size_t nrcpt, int fd,
-                         off_t size)
+                         char *const *rcpts, size_t nrcpt,
+                         const struct params_set *params, int fd, off_t size)
 {
 	bool reused = false;
 	CURLcode rc = CURLE_OK;
@@ -754,8 +846,10 @@ static CURLcode transfer(struct smtp_client *c, const char *sender,
 		c->errbuf[0] = '\0';
 		rc = session(c, &reused);
 		if (rc == CURLE_OK)
-			rc = transact(c, sender, rcpts, nrcpt, fd, size);
+			rc = transact(c, sender, rcpts, nrcpt, params, fd,
+			              size);
 		if (rc == CURLE_OK || !reused || c->d.abort_noauth ||
+		    c->d.local_refusal || c->d.read_failed ||
 		    c->x.nreplies > 0 ||
 		    (c->x.rc != CURLE_SEND_ERROR && c->x.rc != CURLE_RECV_ERROR))
 			break;
@@ -764,7 +858,8 @@ static CURLcode transfer(struct smtp_client *c, const char *sender,
 }
 
 enum ob_status smtp_send(struct smtp_client *c, const char *sender,
-                         char *const *rcpts, size_t nrcpt, int fd,
+                         char *const *rcpts, size_t nrcpt,
+                         const struct params_set *params, int fd,
                          off_t size, struct smtp_result *res)
 {
 	CURLcode rc;
@@ -781,7 +876,7 @@ enum ob_status smtp_send(struct smtp_client *c, const char *sender,
 	res->nrcpt = nrcpt;
 	c->rcpt = res->rcpt;
 	c->nrcpt = nrcpt;
-	rc = transfer(c, sender, rcpts, nrcpt, fd, size);
+	rc = transfer(c, sender, rcpts, nrcpt, params, fd, size);
 	relay_name(c, res);
 	res->status = judge(c, rc, res);
 	res->session_failed = res->status != OB_OK &&

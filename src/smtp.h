@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "params.h"
 #include "status.h"
 
 enum rcpt_state {
@@ -74,10 +75,18 @@ struct smtp_client *smtp_open(const struct config *cfg, size_t index,
 /*
  * Send the message read from fd (size bytes from offset 0, CRLF lines,
  * not dot-stuffed) from sender ("" = null sender) to rcpts[0..nrcpt).
+ * params (NULL: none): BODY goes when the server offers 8BITMIME, the
+ * DSN parameters when it offers DSN; nothing it did not offer is sent.
+ * An 8BITMIME body to a server without 8BITMIME is re-encoded as
+ * quoted-printable on the way when it is a single text part (else sent
+ * as it is, and logged). Without SMTPUTF8, non-ASCII domains go in ACE
+ * form and a recipient with a non-ASCII local part is refused here
+ * (553 5.6.7, not sent; a sender with one: the message, 550 5.6.7).
  * Fills res (free with smtp_result_free) and returns res->status.
  */
 enum ob_status smtp_send(struct smtp_client *c, const char *sender,
-                         char *const *rcpts, size_t nrcpt, int fd,
+                         char *const *rcpts, size_t nrcpt,
+                         const struct params_set *params, int fd,
                          off_t size, struct smtp_result *res);
 
 /* What outbox --check learns from one connection. */

@@ -35,6 +35,7 @@ struct xact_cmds {
 	const char *sender;
 	const char *mail_tail;  /* ">" and the MAIL parameters */
 	char *const *rcpts;
+	char *const *rparams;   /* each RCPT's parameters, or NULL: none */
 	size_t nrcpt;
 };
 
@@ -334,13 +335,15 @@ bool xact_idle_ok(struct xact *x)
 static enum xact_end body_and_end(struct xact *x, int fd);
 
 static enum xact_end rcpt_and_data(struct xact *x, char *const *rcpts,
-                                   size_t nrcpt, int fd)
+                                   char *const *rparams, size_t nrcpt,
+                                   int fd)
 {
-	char last[XACT_LINE_MAX];
+	char last[XACT_LINE_MAX], tail[XACT_LINE_MAX];
 	size_t i, ok = 0;
 
 	for (i = 0; i < nrcpt && x->usable; i++) {
-		if (command(x, "RCPT TO:<", rcpts[i], ">") != 0 ||
+		snprintf(tail, sizeof(tail), ">%s", rparams ? rparams[i] : "");
+		if (command(x, "RCPT TO:<", rcpts[i], tail) != 0 ||
 		    read_reply(x, last, sizeof(last)) != 0)
 			return XACT_BROKEN;
 		if (x->code / 100 == 2)
@@ -394,9 +397,14 @@ static int nth_command(struct xact *x, const struct xact_cmds *c, size_t j,
 	if (j == 0)
 		return format_command(x, line, "MAIL FROM:<", c->sender,
 		                      c->mail_tail);
-	if (j <= c->nrcpt)
+	if (j <= c->nrcpt) {
+		char tail[XACT_LINE_MAX];
+
+		snprintf(tail, sizeof(tail), ">%s",
+		         c->rparams ? c->rparams[j - 1] : "");
 		return format_command(x, line, "RCPT TO:<", c->rcpts[j - 1],
-		                      ">");
+		                      tail);
+	}
 	return format_command(x, line, "DATA", "", "");
 }
 
@@ -488,8 +496,8 @@ static enum xact_end pipelined(struct xact *x, const struct xact_cmds *c,
 }
 
 enum xact_end xact_mail(struct xact *x, const char *sender,
-                        const char *params, char *const *rcpts, size_t nrcpt,
-                        int fd)
+                        const char *params, char *const *rcpts,
+                        char *const *rparams, size_t nrcpt, int fd)
 {
 	char last[XACT_LINE_MAX], tail[XACT_LINE_MAX];
 
@@ -504,7 +512,7 @@ enum xact_end xact_mail(struct xact *x, const char *sender,
 	}
 	snprintf(tail, sizeof(tail), ">%s", params);
 	if (x->pipelining) {
-		struct xact_cmds c = { sender, tail, rcpts, nrcpt };
+		struct xact_cmds c = { sender, tail, rcpts, rparams, nrcpt };
 
 		return pipelined(x, &c, fd);
 	}
@@ -513,7 +521,7 @@ enum xact_end xact_mail(struct xact *x, const char *sender,
 		return XACT_BROKEN;
 	if (x->code / 100 != 2)
 		return refused(x, "MAIL failed: %d");
-	return rcpt_and_data(x, rcpts, nrcpt, fd);
+	return rcpt_and_data(x, rcpts, rparams, nrcpt, fd);
 }
 
 bool xact_has_ext(const char *caps, const char *kw)

@@ -83,7 +83,8 @@ bool xact_idle_ok(struct xact *x);
 
 /*
  * One transaction: MAIL FROM:<sender> followed by params (" SIZE=123" or
- * ""), RCPT TO:<r> for each of rcpts[0..nrcpt) while the server takes them
+ * ""), RCPT TO:<r> followed by rparams[i] (" NOTIFY=NEVER", ""; rparams
+ * may be NULL: none) for each r = rcpts[i] of rcpts[0..nrcpt) while the server takes them
  * (after a "too many" reply the rest are not sent: see xact_too_many),
  * DATA when at least one was accepted, then the message read from fd (to
  * its end: CRLF lines, not dot-stuffed; stuffed here) and the final dot.
@@ -92,8 +93,8 @@ bool xact_idle_ok(struct xact *x);
  * XACT_BROKEN). sender "" is the null sender.
  */
 enum xact_end xact_mail(struct xact *x, const char *sender,
-                        const char *params, char *const *rcpts, size_t nrcpt,
-                        int fd);
+                        const char *params, char *const *rcpts,
+                        char *const *rparams, size_t nrcpt, int fd);
 
 /* Is kw (e.g. "SIZE") among the EHLO extensions in caps (the reply's
  * lines after the first, ", "-separated: "SIZE 1000, 8BITMIME")? */

@@ -19,6 +19,7 @@
 #include "address.h"
 #include "envelope.h"
 #include "log.h"
+#include "params.h"
 #include "submit.h"
 #include "util.h"
 
@@ -34,6 +35,7 @@ struct session {
 	bool have_mail;
 	char *sender;               /* MAIL FROM as "<addr>" */
 	struct addr_list rcpts;
+	struct params_set params;   /* MAIL's and each RCPT's parameters */
 	const char *host;
 };
 
@@ -268,26 +270,35 @@ static void reset(struct session *s)
 	free(s->sender);
 	s->sender = NULL;
 	addr_list_free(&s->rcpts);
+	params_free(&s->params);
 	s->have_mail = false;
 }
 
-/* MAIL/RCPT parameters outbox accepts (and, through libcurl, ignores). */
-static bool params_ok(const char *p, bool mail)
+/*
+ * The parameters of MAIL (into s->params) or of RCPT (into *notify and
+ * *orcpt). 0; or a refusal already sent: -1 (501, a bad value), -2 (555,
+ * a parameter outbox does not know).
+ */
+static int take_params(struct session *s, const char *p, bool mail,
+                       unsigned *notify, char **orcpt)
 {
-	while (*p != '\0') {
+	char err[300];
+	int rc = 0;
+
+	while (*p != '\0' && rc == 0) {
 		size_t n = strcspn(p, " \t");
 
-		if (mail && !(str_nieq(p, "SIZE=", 5) || str_nieq(p, "BODY=", 5) ||
-		              (n == 8 && str_nieq(p, "SMTPUTF8", 8)) ||
-		              str_nieq(p, "AUTH=", 5) || str_nieq(p, "RET=", 4) ||
-		              str_nieq(p, "ENVID=", 6)))
-			return false;
-		if (!mail && !(str_nieq(p, "NOTIFY=", 7) || str_nieq(p, "ORCPT=", 6)))
-			return false;
+		rc = mail ? params_mail_word(&s->params, p, n, err, sizeof(err))
+		          : params_rcpt_word(notify, orcpt, p, n, err,
+		                             sizeof(err));
 		p += n;
 		p += strspn(p, " \t");
 	}
-	return true;
+	if (rc == -1)
+		reply(s, "501 5.5.4 %s", err);
+	else if (rc == -2)
+		reply(s, "555 5.5.4 %s", err);
+	return rc;
 }
 
 /* The sender rules of the command line (allow-from) apply to MAIL too. */
@@ -323,9 +334,10 @@ static void do_mail(struct session *s, const struct smtpd_cmd *c)
 		reply(s, "501 5.1.7 Bad sender address syntax (%s)", err);
 		return;
 	}
-	if (!params_ok(params, true)) {
+	params_free(&s->params);
+	if (take_params(s, params, true, NULL, NULL) != 0) {
 		free(addr);
-		reply(s, "555 5.5.4 Unsupported MAIL parameter");
+		params_free(&s->params);
 		return;
 	}
 	n = strlen(addr) + 3;
@@ -348,8 +360,9 @@ static void do_mail(struct session *s, const struct smtpd_cmd *c)
 static void do_rcpt(struct session *s, const struct smtpd_cmd *c)
 {
 	char err[256];
-	char *addr = NULL;
+	char *addr = NULL, *orcpt = NULL;
 	const char *params;
+	unsigned notify = 0;
 
 	if (!s->have_mail) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
@@ -365,16 +378,19 @@ static void do_rcpt(struct session *s, const struct smtpd_cmd *c)
 		reply(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	}
-	if (!params_ok(params, false)) {
+	if (take_params(s, params, false, &notify, &orcpt) != 0) {
 		free(addr);
-		reply(s, "555 5.5.4 Unsupported RCPT parameter");
+		free(orcpt);
 		return;
 	}
-	if (addr_list_add(&s->rcpts, addr) != 0)
+	if (addr_list_add(&s->rcpts, addr) != 0 ||
+	    ((notify != 0 || orcpt != NULL) &&
+	     params_rcpt_set(&s->params, addr, notify, orcpt) != 0))
 		reply(s, "452 4.3.0 Out of memory");
 	else
 		reply(s, "250 2.1.5 Ok");
 	free(addr);
+	free(orcpt);
 }
 
 /* One line, printable: what a reply may quote from an error text. */
@@ -433,6 +449,7 @@ static void do_data(struct session *s)
 	sub.ignore_dots = true;
 	sub.verbose = s->verbose;
 	sub.notify_refused = true;
+	sub.params = &s->params;
 	/* the text goes straight into the spool, written once */
 	sub.source = data_pull;
 	sub.source_arg = &d;
@@ -457,6 +474,7 @@ static void do_ehlo(struct session *s, bool extended)
 	reply(s, "250-PIPELINING");
 	reply(s, "250-SIZE");
 	reply(s, "250-8BITMIME");
+	reply(s, "250-DSN");
 	reply(s, "250 ENHANCEDSTATUSCODES");
 }
 

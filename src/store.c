@@ -10,8 +10,11 @@
  *   msg/ID.data   a committed message: the exact bytes to send (CRLF,
  *                 not dot-stuffed); never changed once here
  *   msg/ID.env    its envelope: sender, recipients still to do, the
- *                 submitting uid, times, attempts, last error; replaced
- *                 by rename, never edited
+ *                 submitting uid, times, attempts, last error, and the
+ *                 envelope parameters when there are any (params.h:
+ *                 "ret", "envid", "body", "notify", "dsn-rcpt" lines;
+ *                 an envelope without them, as older versions wrote,
+ *                 has none); replaced by rename, never edited
  *   slot-KEY-N    connection slot N of smarthost KEY (max-connections):
  *                 empty; held by flock while a process is connected, so
  *                 a crash frees it. Never removed (a handful of files).
@@ -287,6 +290,26 @@ static void clean_line(char *dst, size_t n, const char *src)
 	dst[i] = '\0';
 }
 
+/* The envelope parameters' lines (only when there are any, so that the
+ * envelope of a message without them stays as older versions wrote it). */
+static int write_params(FILE *f, const struct store_entry *e)
+{
+	size_t need = params_env_text(&e->params, e->rcpts.addrs,
+	                              e->rcpts.count, NULL, 0);
+	char *text;
+
+	if (need == 0)
+		return 0;
+	text = malloc(need + 1);
+	if (text == NULL)
+		return -1;
+	params_env_text(&e->params, e->rcpts.addrs, e->rcpts.count, text,
+	                need + 1);
+	fputs(text, f);
+	free(text);
+	return 0;
+}
+
 /* Write an envelope to tmp/ID.env and fsync it. 0, or -1 with errno. */
 static int write_env(struct store *q, const struct store_entry *e)
 {
@@ -314,6 +337,8 @@ static int write_env(struct store *q, const struct store_entry *e)
 	        (long long)e->next, e->attempts, err);
 	for (i = 0; i < e->rcpts.count; i++)
 		fprintf(f, "rcpt <%s>\n", e->rcpts.addrs[i]);
+	if (write_params(f, e) != 0)
+		rc = -1;
 	if (fflush(f) != 0 || fsync(fd) != 0)
 		rc = -1;
 	if (fclose(f) != 0)
@@ -476,6 +501,11 @@ static int parse_env_line(struct store_entry *e, char *line, bool *has_uid)
 		str_copy(e->last_error, sizeof(e->last_error), val);
 		return 0;
 	}
+	switch (params_env_line(&e->params, line, val)) {
+	case 1: return 0;
+	case -1: return -1;
+	default: break;
+	}
 	errno = 0;
 	v = strtoll(val, &end, 10);
 	if (errno != 0 || *end != '\0')
@@ -497,6 +527,7 @@ void store_entry_free(struct store_entry *e)
 {
 	free(e->sender);
 	addr_list_free(&e->rcpts);
+	params_free(&e->params);
 	memset(e, 0, sizeof(*e));
 }
 

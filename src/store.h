@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "address.h"
+#include "params.h"
 
 #define STORE_ID_LEN 16
 
@@ -32,6 +33,7 @@ struct store_entry {
 	long attempts;
 	char last_error[300];
 	uid_t uid;              /* who submitted it */
+	struct params_set params;   /* DSN and BODY (none in older envelopes) */
 };
 
 /*

@@ -33,6 +33,7 @@ struct job {
 	char *sender;
 	struct message msg;
 	struct addr_list rcpts;
+	struct params_set params;       /* DSN and BODY for rcpts */
 	struct timespec start;      /* when the message was taken */
 	struct deliver_ctx *ctx;    /* the direct send's connections */
 	struct limits *lim;         /* its connection slots, rate limits */
@@ -106,6 +107,7 @@ static enum ob_status commit(struct job *j, const struct addr_list *rcpts,
 	str_copy(e.id, sizeof(e.id), j->s->id);
 	e.sender = j->sender;
 	e.rcpts = *rcpts;
+	e.params = j->params;       /* borrowed: e is not freed */
 	e.uid = getuid();
 	e.created = time(NULL);
 	e.next = e.created + (attempts ? j->cfg->retry_min : 0);
@@ -137,7 +139,8 @@ static void notify_refused(struct job *j, const struct deliver_report *rep)
 	int fd;
 
 	for (i = 0; perm != NULL && i < rep->nrcpt; i++) {
-		if (rep->rcpt[i].state == RCPT_PERM)
+		if (rep->rcpt[i].state == RCPT_PERM &&
+		    params_wants_failure(&j->params, rep->rcpt[i].addr))
 			perm[n++] = (struct bounce_rcpt){ rep->rcpt[i].addr,
 			                                  rep->rcpt[i].text };
 	}
@@ -148,7 +151,7 @@ static void notify_refused(struct job *j, const struct deliver_report *rep)
 	if (j->q != NULL) {
 		if (runner_add_bounce(j->q, j->cfg, j->s->id, j->sender,
 		                      getuid(), time(NULL), j->spool, perm, n,
-		                      false, id) == 0)
+		                      false, &j->params, id) == 0)
 			runner_run_detached(j->cfg, id);
 		free(perm);
 		return;
@@ -159,12 +162,14 @@ static void notify_refused(struct job *j, const struct deliver_report *rep)
 	                              ? j->hp.from : NULL,
 	                          j->cfg->helo ? j->cfg->helo
 	                                       : envelope_domain(j->cfg),
-	                          j->s->id, time(NULL), false, perm, n };
+	                          j->s->id, time(NULL), false, perm, n,
+	                          &j->params };
 	fd = tmpfile_anon(NULL);
 	ctx = deliver_new(j->cfg, false);
 	if (fd >= 0 && ctx != NULL && bounce_write(fd, j->spool, &b) == 0 &&
 	    addr_list_add(&to, j->sender) == 0) {
-		deliver_send(ctx, "", &to, fd, lseek(fd, 0, SEEK_END), &brep);
+		deliver_send(ctx, "", &to, NULL, fd, lseek(fd, 0, SEEK_END),
+		             &brep);
 		for (i = 0; i < brep.nrcpt; i++)
 			deliver_log(j->s->id, &brep.rcpt[i], elapsed(&j->start), 1);
 		deliver_report_free(&brep);
@@ -212,8 +217,8 @@ static enum ob_status deliver_now(struct job *j)
 		if (j->cfg->max_connections > 0)
 			store_ids(j->q, STORE_MSG, &j->seen);
 	}
-	st = deliver_send(j->ctx, j->sender, &j->rcpts, j->spool, j->msg.size,
-	                  &rep);
+	st = deliver_send(j->ctx, j->sender, &j->rcpts, &j->params, j->spool,
+	                  j->msg.size, &rep);
 	report(j, &rep);
 	for (i = 0; i < rep.nrcpt; i++) {
 		if (rep.rcpt[i].state == RCPT_TEMP)
@@ -323,6 +328,58 @@ static enum ob_status read_message(struct job *j, int in_fd, char *err,
 	return r == 0 ? OB_OK : r == -2 ? OB_CONFIG : OB_DATAERR;
 }
 
+/* The recipients' own parameters (named as given) go to each address
+ * the recipient became; j->params must hold none yet. */
+static int map_rcpt_params(struct job *j, const struct params_set *in,
+                           char *err, size_t errlen)
+{
+	size_t i, k;
+	int rc = 0;
+
+	for (i = 0; in != NULL && i < in->nrcpt && rc == 0; i++) {
+		struct addr_list out = { 0 };
+		char *arg = in->rcpt[i].addr;
+
+		rc = envelope_recipients(j->cfg, &arg, 1, NULL, &out, err,
+		                         errlen);
+		for (k = 0; rc == 0 && k < out.count; k++)
+			rc = params_rcpt_set(&j->params, out.addrs[k],
+			                     in->rcpt[i].notify,
+			                     in->rcpt[i].orcpt);
+		addr_list_free(&out);
+	}
+	return rc;
+}
+
+/*
+ * The envelope parameters: the client's (s->params), with BODY=8BITMIME
+ * for a message with 8-bit bytes whatever it said (a 7BIT one would be
+ * a lie the smarthost may act on).
+ */
+static enum ob_status take_params(struct job *j, char *err, size_t errlen)
+{
+	const struct params_set *in = j->s->params;
+
+	if (params_copy(&j->params, in) != 0)
+		goto nomem;
+	while (j->params.nrcpt > 0) {       /* named as given: mapped below */
+		j->params.nrcpt--;
+		free(j->params.rcpt[j->params.nrcpt].addr);
+		free(j->params.rcpt[j->params.nrcpt].orcpt);
+	}
+	if (map_rcpt_params(j, in, err, errlen) != 0)
+		return OB_DATAERR;
+	if (j->msg.eightbit && j->params.body == PARAMS_BODY_7BIT)
+		log_event(LOG_INFO, "%s: declared 7BIT but has 8-bit bytes: "
+		          "sent as 8BITMIME", j->s->id);
+	if (j->msg.eightbit)
+		j->params.body = PARAMS_BODY_8BITMIME;
+	return OB_OK;
+nomem:
+	str_copy(err, errlen, "out of memory");
+	return OB_SOFTWARE;
+}
+
 static enum ob_status take_message(struct job *j, int in_fd)
 {
 	char err[1024];
@@ -333,6 +390,8 @@ static enum ob_status take_message(struct job *j, int in_fd)
 		str_copy(err, sizeof(err), "no recipients: give addresses as "
 		         "arguments, or use -t with To/Cc/Bcc fields");
 	}
+	if (st == OB_OK)
+		st = take_params(j, err, sizeof(err));
 	if (st == OB_OK && j->msg.longest_line > MIME_LINE_MAX)
 		st = fix_long_lines(j, err, sizeof(err));
 	if (st != OB_OK) {
@@ -464,6 +523,7 @@ enum ob_status submit(const struct config *cfg, int in_fd,
 	store_close(j.q);
 	message_free(&j.msg);
 	addr_list_free(&j.rcpts);
+	params_free(&j.params);
 	free(j.sender);
 	free(j.hp_from);
 	return st;

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "config.h"
 #include "message.h"
+#include "params.h"
 #include "store.h"
 #include "status.h"
 
@@ -35,6 +36,11 @@ struct submission {
 	message_source source;      /* where the message comes from instead
 	                               of in_fd (-bs: the DATA text), or NULL */
 	void *source_arg;
+	const struct params_set *params; /* DSN and BODY, or NULL: none. Its
+	                               recipients' own entries name them as
+	                               given (rcpt_args); each address they
+	                               become (aliases, qualification) gets
+	                               them */
 	/* out */
 	char id[STORE_ID_LEN + 1];  /* queue ID, or "NOQUEUE" */
 	bool queued;                /* the message (or part) is in the queue */

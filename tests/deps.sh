@@ -16,7 +16,7 @@
 # tests never touch the system Postfix: they run their own instance with a
 # config directory under the test's temporary directory.
 set -eu
-PKGS="gcc make pkg-config libcurl4-gnutls-dev libgnutls28-dev libcmocka-dev
+PKGS="gcc make pkg-config libcurl4-gnutls-dev libgnutls28-dev libidn2-dev libcmocka-dev
 python3 python3-aiosmtpd python3-pytest python3-prometheus-client openssl
 curl time
 clang libclang-rt-14-dev cppcheck dpkg-dev strace"

@@ -35,10 +35,10 @@ FUZZ_SECONDS  ?= 60
 FUZZ_TIMEOUT  ?= 10
 FUZZ_RSS_MB   ?= 2048
 FUZZ_REQUIRED ?= $(if $(filter 0,$(shell id -u)),1,0)
-FUZZ_PKG_CFLAGS := $(shell pkg-config --cflags libcurl gnutls 2>/dev/null)
-FUZZ_PKG_LIBS   := $(shell pkg-config --libs libcurl gnutls 2>/dev/null)
+FUZZ_PKG_CFLAGS := $(shell pkg-config --cflags libcurl gnutls libidn2 2>/dev/null)
+FUZZ_PKG_LIBS   := $(shell pkg-config --libs libcurl gnutls libidn2 2>/dev/null)
 
-FUZZ_TARGETS  := address message config aliases smtpd mime headers
+FUZZ_TARGETS  := address message config aliases smtpd mime headers params
 
 # Each src/*.c a target needs is compiled once with the fuzzing flags into
 # build/fuzz/obj/ and linked into the targets that need it. fuzz_smtpd
@@ -50,11 +50,12 @@ FUZZ_MODS_config  := config secret util
 FUZZ_MODS_aliases := aliases address util
 FUZZ_MODS_mime    := mime util
 FUZZ_MODS_headers := headers address
+FUZZ_MODS_params  := params util
 FUZZ_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
 FUZZ_OBJS := $(FUZZ_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LIB  := $(FUZZ_DIR)/libsrc.a
 FUZZ_LINK_smtpd = $(FUZZ_LIB)
-$(foreach t,address message config aliases mime headers,$(eval \
+$(foreach t,address message config aliases mime headers params,$(eval \
 	FUZZ_LINK_$(t) = $(FUZZ_MODS_$(t):%=$(FUZZ_DIR)/obj/%.o)))
 
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
@@ -83,6 +84,8 @@ FUZZ_FLOOR_message ?= 200
 FUZZ_FLOOR_mime    ?= 2
 # headers: about 2,500 units/s alone on this kind of machine (20 min run)
 FUZZ_FLOOR_headers ?= 200
+# params: small words, fast
+FUZZ_FLOOR_params  ?= 500
 
 # Can $(FUZZ_CC) link a libFuzzer binary? Only asked when a goal needs the
 # answer (fuzz-regress, directly or from check): without the toolchain

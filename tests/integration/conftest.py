@@ -360,6 +360,11 @@ class _Handler:
         session.host_name = hostname
         if not self.sh.advertise_auth:
             responses = [r for r in responses if not r[4:].startswith("AUTH")]
+        if self.sh.ehlo_drop:
+            responses = [r for r in responses
+                         if r[4:].split(" ")[0].upper() not in
+                         self.sh.ehlo_drop]
+            responses[-1] = "250 " + responses[-1][4:]
         if self.sh.ehlo_extra:
             last = responses.pop()
             responses += ["250-" + e for e in self.sh.ehlo_extra]
@@ -446,6 +451,7 @@ class Smarthost:
                  data_size_limit: Optional[int] = DEFAULT_DATA_SIZE_LIMIT,
                  line_length_limit: Optional[int] = None,
                  ehlo_extra: Iterable[str] = (), idle_timeout=30.0,
+                 ehlo_drop: Iterable[str] = (),
                  port: int = 0, tokens: Optional[Dict[str, object]] = None):
         if mode not in ("starttls", "smtps", "plain"):
             raise ValueError(f"unknown smarthost mode {mode!r}")
@@ -467,6 +473,7 @@ class Smarthost:
         self.host = host
         self.data_size_limit = data_size_limit
         self.ehlo_extra = list(ehlo_extra)
+        self.ehlo_drop = [k.upper() for k in ehlo_drop]
         self.idle_timeout = idle_timeout
         self.advertise_auth = auth and bool(mechanisms)
         # {user: token or collection of tokens} accepted by XOAUTH2 and
@@ -715,6 +722,8 @@ def smarthost(tls_certs):
       data_size_limit  bytes (advertised as SIZE), None = unlimited
       line_length_limit  override aiosmtpd's 1001-octet line limit
       ehlo_extra       extra EHLO keywords to advertise
+      ehlo_drop        EHLO keywords not to advertise (e.g. '8BITMIME',
+                       'SMTPUTF8': aiosmtpd offers both by default)
       port             listen on this port instead of a free one (e.g. the
                        port of a ClosedPort after its .close(), to bring a
                        smarthost "back up" where outbox was refused)

@@ -124,7 +124,10 @@ smtpd_end_of_data_restrictions =
 
 # Senders with a mailbox besides USER (the refusal tests' DSNs land there).
 SENDER_BOXES = ("nodata", "eod", "big")
-DATA_SENDERS = "nodata@example.test REJECT no DATA from this sender\n"
+# hold@: kept in Postfix's hold queue, for postcat to show its envelope
+# (the DSN and BODY parameters outbox sent: test_postfix_params.py)
+DATA_SENDERS = ("nodata@example.test REJECT no DATA from this sender\n"
+                "hold@example.test HOLD kept for postcat\n")
 EOD_SENDERS = "eod@example.test REJECT refused after the data\n"
 
 # Debian's Cyrus SASL build looks for CONFIG_DIR/sasl/smtpd.conf;
