@@ -11,14 +11,12 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "secret.h"
 #include "util.h"
 
 #define DEFAULT_QUEUE "/var/spool/outbox"
@@ -576,18 +574,7 @@ void config_set_privileged(bool on)
 /* With privileges, a file anyone but root may change is not trusted. */
 static bool untrusted_owner(const struct stat *st)
 {
-	return privileged_load &&
-	       (st->st_uid != 0 || (st->st_mode & (S_IWGRP | S_IWOTH)));
-}
-
-/* Who besides the owner can read st? The setgid install's own group may. */
-static bool readable_by_others(const struct stat *st)
-{
-	if (st->st_mode & (S_IROTH | S_IWOTH))
-		return true;
-	if (st->st_mode & (S_IRGRP | S_IWGRP))
-		return !(st->st_gid == getegid() && getegid() != getgid());
-	return false;
+	return file_untrusted_owner(st, privileged_load);
 }
 
 static int read_lines(struct parse_ctx *p, FILE *f)
@@ -803,7 +790,7 @@ static int load_file(struct parse_ctx *p, const char *path)
 	}
 	rc = read_lines(p, f);
 	fclose(f);
-	if (rc == 0 && cfg->password != NULL && readable_by_others(&st)) {
+	if (rc == 0 && cfg->password != NULL && file_readable_by_others(&st)) {
 		snprintf(p->err, p->errlen, "%s: holds a password but other "
 		         "users can read it (chmod 600, or use password-file)",
 		         path);
@@ -939,82 +926,6 @@ void config_show_sources(const struct config *cfg, FILE *out)
 			fprintf(out, "outbox: config: %s from %s line %d\n",
 			        KEYS[i].name, cfg->path, cfg->key_line[i]);
 	}
-}
-
-int config_secret_file(const char *key, const char *path, char **out,
-                       char *err, size_t errlen)
-{
-	char buf[1024];
-	struct stat st;
-	ssize_t n;
-	int fd;
-	char *nl;
-
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s %s: %s", key, path,
-		         fd < 0 ? strerror(errno) : "not a regular file");
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	if (readable_by_others(&st) || untrusted_owner(&st)) {
-		close(fd);
-		snprintf(err, errlen, "%s %s: %s", key, path,
-		         untrusted_owner(&st) ? "must be owned by root and "
-		         "writable only by root" : "other users can read it "
-		         "(chmod 600)");
-		return -1;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0) {
-		snprintf(err, errlen, "%s %s: %s", key, path, strerror(errno));
-		return -1;
-	}
-	buf[n] = '\0';
-	nl = strpbrk(buf, "\r\n");
-	if (nl == NULL && (size_t)n == sizeof(buf) - 1) {
-		secure_zero(buf, sizeof(buf));
-		snprintf(err, errlen, "%s %s: first line too long", key, path);
-		return -1;
-	}
-	if (nl != NULL)
-		*nl = '\0';
-	if (buf[0] == '\0') {
-		snprintf(err, errlen, "%s %s: empty first line", key, path);
-		return -1;
-	}
-	*out = strdup(buf);
-	secure_zero(buf, sizeof(buf));
-	if (*out == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-int config_password(const struct config *cfg, char **out,
-                    char *err, size_t errlen)
-{
-	*out = NULL;
-	if (cfg->password != NULL) {
-		*out = strdup(cfg->password);
-		if (*out == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		return 0;
-	}
-	if (cfg->password_command != NULL)
-		return secret_command("password-command", cfg->password_command,
-		                      cfg->timeout, cfg->privileged, out, err,
-		                      errlen);
-	if (cfg->password_file == NULL)
-		return 0;
-	return config_secret_file("password-file", cfg->password_file, out,
-	                          err, errlen);
 }
 
 static void free_secret(char *s)

@@ -46,7 +46,7 @@ FUZZ_TARGETS  := address message config aliases smtpd mime headers
 # (from an archive, so the linker keeps only what is referenced).
 FUZZ_MODS_address := address
 FUZZ_MODS_message := message headers address util
-FUZZ_MODS_config  := config secret util
+FUZZ_MODS_config  := config util
 FUZZ_MODS_aliases := aliases address util
 FUZZ_MODS_mime    := mime util
 FUZZ_MODS_headers := headers address
