@@ -314,6 +314,12 @@ import burst_report  # noqa: E402  (figures 7 and 8, bench/burst.sh)
 if burst_report.have(T):
     out.extend(burst_report.section(T, M))
     w("")
+import peers_report  # noqa: E402  (bench/peers: kept from the last RESULTS.md)
+_peers = peers_report.kept(os.environ.get("BENCH_OUT") or
+                           os.path.join(HERE, "RESULTS.md"))
+if _peers:
+    out.extend(_peers)
+    w("")
 w("## How it was measured")
 w("")
 w("- Message: %s bytes (2 KB) and %s bytes (100 MiB), LF line ends, with From, To, "

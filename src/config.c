@@ -391,11 +391,27 @@ static int env_smarthosts(struct parse_ctx *p, const char *val)
 	return 0;
 }
 
+/* Is any OUTBOX_* variable set? (Most processes have none: then the
+ * lookup of every key's variable is skipped.) */
+static bool any_outbox_env(void)
+{
+	extern char **environ;
+	char **e;
+
+	for (e = environ; e != NULL && *e != NULL; e++) {
+		if (strncmp(*e, "OUTBOX_", 7) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int apply_env(struct parse_ctx *p)
 {
 	char name[64], line[CONFIG_LINE_MAX];
 	size_t i;
 
+	if (!any_outbox_env())
+		return 0;
 	for (i = 0; i < CONFIG_NKEYS; i++) {
 		const char *val;
 		int rc;

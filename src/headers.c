@@ -104,10 +104,29 @@ static void fold(struct buf *b)
 	b->line = b->good + 2;
 	b->cand = b->good = 0;
 	b->text = 0;
+	/* what moved to the new line: its blanks after text are fold
+	 * points again (as put() would have marked them) */
 	for (i = b->line; i < b->len; i++) {
-		if (!is_wsp(b->p[i]))
+		if (is_wsp(b->p[i]) && b->text && i >= b->min &&
+		    (i - b->line <= HEADERS_LINE_MAX || b->cand <= b->line)) {
+			b->cand = i;
+			b->cand_sp = 0;
+		} else if (!is_wsp(b->p[i])) {
 			b->text = 1;
+			if (b->cand > b->line) {
+				b->good = b->cand;
+				b->good_sp = b->cand_sp;
+			}
+		}
 	}
+}
+
+/* May a fold go at the end of the buffer? Only where the line before it
+ * stays within HEADERS_LINE_MAX - unless the line has no fold point yet
+ * (then a later one is better than none). */
+static bool fold_fits(const struct buf *b)
+{
+	return b->len - b->line <= HEADERS_LINE_MAX || b->cand <= b->line;
 }
 
 /* End of a line: fold one still too long (by its trailing blanks). */
@@ -140,11 +159,11 @@ static void put(struct buf *b, char c, bool mark)
 	if (reserve(b, 1) != 0)
 		return;
 	if (mark && b->len >= b->min && b->len > b->line &&
-	    !is_wsp(b->p[b->len - 1])) {
+	    !is_wsp(b->p[b->len - 1]) && fold_fits(b)) {
 		b->cand = b->len;
 		b->cand_sp = 1;
 	}
-	if (is_wsp(c) && b->len >= b->min && b->text) {
+	if (is_wsp(c) && b->len >= b->min && b->text && fold_fits(b)) {
 		b->cand = b->len;
 		b->cand_sp = 0;
 	}

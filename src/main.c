@@ -320,6 +320,23 @@ static int load_config(const struct options *opt, struct config *cfg)
 	return EX_OK;
 }
 
+/*
+ * Exit with rc without running the libraries' exit handlers: GnuTLS's
+ * destructor alone takes its ASN.1 trees apart, about 150,000
+ * instructions (4% of a plain send with the LEAN build) to free memory
+ * the kernel takes back anyway. stdio is flushed first, as exit() would.
+ * Sanitizer builds exit normally, so that LeakSanitizer still looks.
+ */
+static _Noreturn void leave(int rc)
+{
+#ifdef OUTBOX_SANITIZE
+	exit(rc);
+#else
+	fflush(NULL);
+	_exit(rc);
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	struct options opt;
@@ -384,5 +401,5 @@ int main(int argc, char **argv)
 	log_close();
 	config_free(&cfg);
 	curl_global_cleanup();
-	return rc;
+	leave(rc);
 }

@@ -700,6 +700,7 @@ static CURLcode session(struct smtp_client *c, bool *reused)
 	c->open = true;
 	c->refusals = 0;
 	str_copy(c->caps, sizeof(c->caps), c->d.caps);
+	c->x.pipelining = xact_has_ext(c->caps, "PIPELINING");
 	if (curl_easy_getinfo(c->curl, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
 	    ip != NULL)
 		str_copy(c->ip, sizeof(c->ip), ip);

@@ -26,6 +26,17 @@
 #define REPLY_LINES_MAX 200
 /* Message bytes read at a time (the stuffed copy is at most twice that). */
 #define BODY_CHUNK 16384
+/* Commands sent at a time under PIPELINING, and their bytes at most. */
+#define BATCH_LINES 64
+#define BATCH_BYTES 16384
+
+/* The commands of one transaction. */
+struct xact_cmds {
+	const char *sender;
+	const char *mail_tail;  /* ">" and the MAIL parameters */
+	char *const *rcpts;
+	size_t nrcpt;
+};
 
 static long now_ms(void)
 {
@@ -146,9 +157,11 @@ static bool is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-/* Read one whole reply (its lines go to the hooks); x->code is its code
- * and last its final line. After 421 the server closes the connection. */
-static int read_reply(struct xact *x, char *last, size_t lastsize)
+/* Read one whole reply (its lines go to the hooks when report); x->code
+ * is its code and last its final line. After 421 the server closes the
+ * connection. */
+static int read_reply_as(struct xact *x, char *last, size_t lastsize,
+                         bool report)
 {
 	long deadline = now_ms() + x->timeout * 1000;
 	char line[XACT_LINE_MAX];
@@ -157,7 +170,8 @@ static int read_reply(struct xact *x, char *last, size_t lastsize)
 	for (lines = 0; lines < REPLY_LINES_MAX; lines++) {
 		if (read_line(x, line, &n, deadline) != 0)
 			return -1;
-		x->hooks.reply(x->hooks.arg, line, n);
+		if (report)
+			x->hooks.reply(x->hooks.arg, line, n);
 		if (n >= 3 && is_digit(line[0]) && is_digit(line[1]) &&
 		    is_digit(line[2]) && (n == 3 || line[3] == ' ')) {
 			x->code = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
@@ -173,15 +187,20 @@ static int read_reply(struct xact *x, char *last, size_t lastsize)
 	              "to the server's reply", NULL);
 }
 
-/* Send verb + arg + tail + CRLF (reported to the hooks without the
- * CRLF). A CR or LF inside is refused before anything is sent. */
-static int command(struct xact *x, const char *verb, const char *arg,
-                   const char *tail)
+static int read_reply(struct xact *x, char *last, size_t lastsize)
 {
-	char buf[XACT_LINE_MAX];
-	int n = snprintf(buf, sizeof(buf) - 2, "%s%s%s", verb, arg, tail);
+	return read_reply_as(x, last, lastsize, true);
+}
 
-	if (n < 0 || (size_t)n >= sizeof(buf) - 2 ||
+/* verb + arg + tail into buf (size XACT_LINE_MAX), without CRLF. A CR or
+ * LF inside, or a line too long, is refused before anything is sent:
+ * -1. Else its length. */
+static int format_command(struct xact *x, char *buf, const char *verb,
+                          const char *arg, const char *tail)
+{
+	int n = snprintf(buf, XACT_LINE_MAX - 2, "%s%s%s", verb, arg, tail);
+
+	if (n < 0 || (size_t)n >= XACT_LINE_MAX - 2 ||
 	    strpbrk(buf, "\r\n") != NULL) {
 		/* nothing went out, but a transaction may be open */
 		x->usable = false;
@@ -190,6 +209,19 @@ static int command(struct xact *x, const char *verb, const char *arg,
 		         "parameter too long or with a line break");
 		return -1;
 	}
+	return n;
+}
+
+/* Send verb + arg + tail + CRLF (reported to the hooks without the
+ * CRLF). */
+static int command(struct xact *x, const char *verb, const char *arg,
+                   const char *tail)
+{
+	char buf[XACT_LINE_MAX];
+	int n = format_command(x, buf, verb, arg, tail);
+
+	if (n < 0)
+		return -1;
 	x->hooks.command(x->hooks.arg, buf, (size_t)n);
 	memcpy(buf + n, "\r\n", 2);
 	return send_all(x, buf, (size_t)n + 2);
@@ -198,10 +230,12 @@ static int command(struct xact *x, const char *verb, const char *arg,
 /* The dot-stuffed message and the final dot. */
 static int send_body(struct xact *x, int fd)
 {
-	char in[BODY_CHUNK], out[2 * BODY_CHUNK];
-	int crlf = 2;           /* 2: at the start of a line */
-	ssize_t n, i;
-	size_t k;
+	static const char dot[] = "\r\n.\r\n";
+	char in[BODY_CHUNK], out[2 * BODY_CHUNK + sizeof(dot)];
+	int crlf = 2;           /* 2: at the start of a line, 1: after CR */
+	ssize_t n, i, end;
+	size_t k = 0;           /* stuffed bytes in out, not yet sent */
+	const char *tail;
 
 	for (;;) {
 		do {
@@ -214,18 +248,28 @@ static int send_body(struct xact *x, int fd)
 		}
 		if (n == 0)
 			break;
-		for (i = 0, k = 0; i < n; i++) {
+		if (k > 0 && send_all(x, out, k) != 0)
+			return -1;
+		/* a line at a time: a dot that starts one is doubled */
+		for (i = 0, k = 0; i < n; i = end) {
+			const char *nl = memchr(in + i, '\n', (size_t)(n - i));
+
+			end = nl != NULL ? nl - in + 1 : n;
 			if (in[i] == '.' && crlf == 2)
 				out[k++] = '.';
-			out[k++] = in[i];
-			crlf = in[i] == '\r' ? 1 :
-			       in[i] == '\n' && crlf == 1 ? 2 : 0;
+			memcpy(out + k, in + i, (size_t)(end - i));
+			k += (size_t)(end - i);
+			if (nl == NULL)
+				crlf = in[n - 1] == '\r' ? 1 : 0;
+			else
+				crlf = (end - i >= 2 ? in[end - 2] == '\r'
+				                     : crlf == 1) ? 2 : 0;
 		}
-		if (send_all(x, out, k) != 0)
-			return -1;
 	}
-	return crlf == 2 ? send_all(x, ".\r\n", 3)
-	                 : send_all(x, "\r\n.\r\n", 5);
+	/* the final dot goes with the last bytes: one write, one record */
+	tail = crlf == 2 ? dot + 2 : dot;
+	memcpy(out + k, tail, strlen(tail));
+	return send_all(x, out, k + strlen(tail));
 }
 
 /* RSET, unless the server is closing (after 421); x->code is kept. */
@@ -287,6 +331,8 @@ bool xact_idle_ok(struct xact *x)
 	return false;
 }
 
+static enum xact_end body_and_end(struct xact *x, int fd);
+
 static enum xact_end rcpt_and_data(struct xact *x, char *const *rcpts,
                                    size_t nrcpt, int fd)
 {
@@ -309,6 +355,14 @@ static enum xact_end rcpt_and_data(struct xact *x, char *const *rcpts,
 		return XACT_BROKEN;
 	if (x->code != 354)
 		return refused(x, "DATA failed: %d");
+	return body_and_end(x, fd);
+}
+
+/* After 354: the message, the dot and the reply to it. */
+static enum xact_end body_and_end(struct xact *x, int fd)
+{
+	char last[XACT_LINE_MAX];
+
 	if (send_body(x, fd) != 0 || read_reply(x, last, sizeof(last)) != 0)
 		return XACT_BROKEN;
 	if (x->code != 250 && x->code / 100 != 4 && x->code / 100 != 5) {
@@ -323,6 +377,114 @@ static enum xact_end rcpt_and_data(struct xact *x, char *const *rcpts,
 	if (x->code != 250)
 		reset(x);
 	return XACT_SENT;
+}
+
+/* Commands sent together (RFC 2920): their text, CRLF after each. */
+struct batch {
+	char buf[BATCH_BYTES];
+	size_t len;
+	size_t start[BATCH_LINES], n[BATCH_LINES];
+	size_t count;
+};
+
+/* Command j of the transaction: MAIL (0), RCPT (1..nrcpt), DATA. */
+static int nth_command(struct xact *x, const struct xact_cmds *c, size_t j,
+                       char *line)
+{
+	if (j == 0)
+		return format_command(x, line, "MAIL FROM:<", c->sender,
+		                      c->mail_tail);
+	if (j <= c->nrcpt)
+		return format_command(x, line, "RCPT TO:<", c->rcpts[j - 1],
+		                      ">");
+	return format_command(x, line, "DATA", "", "");
+}
+
+/* Fill b with commands *j... while they fit; at least one. -1 when a
+ * command cannot be formed (nothing of b has been sent). */
+static int batch_fill(struct xact *x, const struct xact_cmds *c, size_t *j,
+                      struct batch *b)
+{
+	char line[XACT_LINE_MAX];
+
+	b->len = b->count = 0;
+	while (*j < c->nrcpt + 2 && b->count < BATCH_LINES) {
+		int n = nth_command(x, c, *j, line);
+
+		if (n < 0)
+			return -1;
+		if (b->len + (size_t)n + 2 > sizeof(b->buf))
+			break;          /* the next batch takes it */
+		memcpy(b->buf + b->len, line, (size_t)n);
+		memcpy(b->buf + b->len + n, "\r\n", 2);
+		b->start[b->count] = b->len;
+		b->n[b->count++] = (size_t)n;
+		b->len += (size_t)n + 2;
+		(*j)++;
+	}
+	return 0;
+}
+
+/*
+ * The transaction with PIPELINING: MAIL, the RCPTs and DATA go in
+ * batches of at most BATCH_LINES commands (so the replies waiting to be
+ * read stay few whatever the number of recipients), each command is
+ * reported to the hooks just before its reply is read - except those
+ * whose replies are moot: every one after a refused MAIL, and DATA when
+ * no RCPT was accepted (the caller must not take their "503 need MAIL"
+ * for the recipients' or the message's fate, nor count them as
+ * refusals). What to do next is decided once every reply is in: the
+ * message after 354 when MAIL and at least one RCPT were accepted, else
+ * RSET.
+ */
+static enum xact_end pipelined(struct xact *x, const struct xact_cmds *c,
+                               int fd)
+{
+	char last[XACT_LINE_MAX];
+	struct batch b;
+	size_t j = 0, k, ok = 0;
+	int mail = 0, rcpt = 0;
+
+	while (j < c->nrcpt + 2) {
+		size_t first = j;
+
+		if (batch_fill(x, c, &j, &b) != 0 ||
+		    send_all(x, b.buf, b.len) != 0)
+			return XACT_BROKEN;
+		for (k = 0; k < b.count; k++) {
+			/* after a refused MAIL, or DATA with no recipient,
+			 * the replies ("503 need MAIL") only echo that */
+			bool moot = (first + k > 0 && mail / 100 != 2) ||
+			            (first + k > c->nrcpt && ok == 0);
+
+			if (!moot)
+				x->hooks.command(x->hooks.arg,
+				                 b.buf + b.start[k], b.n[k]);
+			if (read_reply_as(x, last, sizeof(last), !moot) != 0)
+				return XACT_BROKEN;
+			if (!x->usable)         /* 421: the server is closing */
+				return refused(x, first + k == 0 ?
+				               "MAIL failed: %d" :
+				               first + k <= c->nrcpt ?
+				               "RCPT failed: %d (last error)" :
+				               "DATA failed: %d");
+			if (first + k == 0)
+				mail = x->code;
+			else if (first + k <= c->nrcpt && x->code / 100 == 2)
+				ok++;
+			else if (first + k <= c->nrcpt)
+				rcpt = x->code;
+		}
+	}
+	if (mail / 100 == 2 && ok > 0)
+		return x->code == 354 ? body_and_end(x, fd)
+		                      : refused(x, "DATA failed: %d");
+	if (x->code == 354 && (send_all(x, ".\r\n", 3) != 0 ||
+	                       read_reply(x, last, sizeof(last)) != 0))
+		return XACT_BROKEN;     /* DATA taken without a recipient */
+	x->code = mail / 100 != 2 ? mail : rcpt;
+	return refused(x, mail / 100 != 2 ? "MAIL failed: %d"
+	                                  : "RCPT failed: %d (last error)");
 }
 
 enum xact_end xact_mail(struct xact *x, const char *sender,
@@ -341,6 +503,11 @@ enum xact_end xact_mail(struct xact *x, const char *sender,
 		return XACT_BROKEN;
 	}
 	snprintf(tail, sizeof(tail), ">%s", params);
+	if (x->pipelining) {
+		struct xact_cmds c = { sender, tail, rcpts, nrcpt };
+
+		return pipelined(x, &c, fd);
+	}
 	if (command(x, "MAIL FROM:<", sender, tail) != 0 ||
 	    read_reply(x, last, sizeof(last)) != 0)
 		return XACT_BROKEN;

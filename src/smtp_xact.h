@@ -14,7 +14,10 @@
  *
  * Every command as sent and every reply line as read is reported through
  * the hooks, in order, the way libcurl's debug stream reports its own
- * dialogue: the caller learns each recipient's reply from them.
+ * dialogue: the caller learns each recipient's reply from them. With
+ * PIPELINING the commands of a batch go out together, and each is
+ * reported just before its reply is read, so a command and its reply
+ * still come as a pair.
  */
 #ifndef OUTBOX_SMTP_XACT_H
 #define OUTBOX_SMTP_XACT_H
@@ -40,6 +43,8 @@ struct xact {
 	curl_socket_t sock;
 	long timeout;           /* seconds for each reply, and for each step
 	                           of sending without progress */
+	bool pipelining;        /* the server offered PIPELINING (RFC 2920):
+	                           MAIL, RCPT and DATA go together */
 	struct xact_hooks hooks;
 	char in[XACT_LINE_MAX]; /* received, not yet taken as a line */
 	size_t inlen;

@@ -61,6 +61,12 @@
  *     removed: the message is sent again (at-least-once: a duplicate is
  *     possible, a loss is not). The same holds when the connection drops
  *     after the final dot and before the reply.
+ *   - removals of sent messages (store_drop) are fsynced together: after
+ *     every STORE_DROPS_UNSYNCED of them and when the store is closed, so
+ *     a flush pays one directory fsync per batch, not one per message. A
+ *     power cut (not a crash of outbox: its unlinks are done) may bring
+ *     back up to that many sent messages, which are sent again - the
+ *     at-least-once case above, never a loss.
  *
  * A queue run locks msg/ID.data (flock, non-blocking) before it reads the
  * envelope, so two runs never send one message at the same time; a
@@ -183,10 +189,19 @@ int store_open(const char *dir, bool create, bool shared,
 	return 0;
 }
 
+/* fsync msg/ once for the removals since the last one. */
+static void sync_drops(struct store *q)
+{
+	if (q->unsynced > 0 && q->msgfd >= 0)
+		fsync(q->msgfd);
+	q->unsynced = 0;
+}
+
 void store_close(struct store *q)
 {
 	if (q == NULL)
 		return;
+	sync_drops(q);
 	if (q->dfd >= 0) close(q->dfd);
 	if (q->tmpfd >= 0) close(q->tmpfd);
 	if (q->msgfd >= 0) close(q->msgfd);
@@ -689,7 +704,8 @@ void store_drop(struct store *q, const char *id)
 {
 	/* the envelope first: that takes it off the queue */
 	unlink_pair(q->msgfd, id, "env", "data");
-	fsync(q->msgfd);
+	if (++q->unsynced >= STORE_DROPS_UNSYNCED)
+		sync_drops(q);
 }
 
 /* Is id a message in area that the caller may act on? 0, or -1 (err). */

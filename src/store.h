@@ -128,7 +128,13 @@ int store_requeue(struct store *s, const char *id, char *err, size_t errlen);
  * earlier (0: keep them all). Returns how many went. */
 size_t store_expire_failed(struct store *s, long max_age);
 
-/* Take msg/ID off the queue for good (the caller holds its lock). */
+/* Sent messages whose removal may wait for one fsync of msg/ together
+ * (see the crash table in store.c). */
+#define STORE_DROPS_UNSYNCED 64
+
+/* Take msg/ID off the queue for good (the caller holds its lock). The
+ * removal is made durable with the next STORE_DROPS_UNSYNCED ones, or at
+ * store_close. */
 void store_drop(struct store *s, const char *id);
 
 /*

@@ -18,6 +18,7 @@ struct store {
 	mode_t fmode;           /* of new files: 0600, or 0660 when shared */
 	bool own_only;          /* the caller sees only its own messages */
 	uid_t caller;           /* its real uid */
+	unsigned unsynced;      /* removals from msg/ not yet fsynced */
 };
 
 #endif

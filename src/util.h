@@ -56,7 +56,7 @@ struct outbuf {
 	off_t total;            /* bytes put so far */
 	bool failed;            /* a write failed */
 	int error;              /* its errno */
-	unsigned char buf[OUTBUF_SIZE];
+	unsigned char buf[OUTBUF_SIZE]; /* last: message.c clears all before it */
 };
 
 /* Is e an errno that means "no room now" (ENOSPC, EDQUOT)? Such a write

@@ -19,10 +19,18 @@ from aiosmtpd.smtp import SMTP, AuthResult
 
 
 class Handler:
-    def __init__(self, outdir):
+    def __init__(self, outdir, pipelining=False):
         self.outdir = outdir
         self.count = 0
         self.lock = threading.Lock()
+        self.pipelining = pipelining
+
+    async def handle_EHLO(self, server, session, envelope, hostname,
+                          responses):
+        session.host_name = hostname
+        if self.pipelining:    # as Postfix, Exim and the big providers do
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
@@ -93,6 +101,9 @@ def main():
     p.add_argument("--user")
     p.add_argument("--password", default="")
     p.add_argument("--outdir")
+    p.add_argument("--pipelining", action="store_true",
+                   help="offer PIPELINING (aiosmtpd takes pipelined "
+                        "commands in order, but does not offer it)")
     a = p.parse_args()
     if a.port == 0:
         a.port = free_port()
@@ -100,7 +111,7 @@ def main():
     if a.mode != "plain":
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(a.cert, a.key)
-    c = TLSController(Handler(a.outdir), a, ctx)
+    c = TLSController(Handler(a.outdir, a.pipelining), a, ctx)
     c.start()
     print("READY %d" % a.port, flush=True)
     done = threading.Event()

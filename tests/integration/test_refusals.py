@@ -93,13 +93,13 @@ CASES = {
 }
 
 
-def make_server(smarthost, case):
+def make_server(smarthost, case, pipelining=False):
     how, reply, _, _ = CASES[case]
     sh = smarthost(rcpt_replies={
         "bad@example.com": "550 5.1.1 no such user",
         "bad2@example.com": "553 5.1.3 bad address",
         "later@example.com": "451 4.3.0 try later",
-    })
+    }, ehlo_extra=["PIPELINING"] if pipelining else [])
     if how == "mail":
         refuse_mail_from(sh, REFUSED_SENDER, reply)
     elif how == "data":
@@ -115,11 +115,13 @@ def enqueue(outbox, config, sender, rcpts, subject):
     assert r.returncode == EX_OK, describe(r)
 
 
+@pytest.mark.parametrize("pipelining", [False, True],
+                         ids=["one-by-one", "pipelined"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_refused_messages_share_one_connection(outbox, smarthost, tmp_path,
-                                               case):
+                                               case, pipelining):
     how, reply, sender, rcpts = CASES[case]
-    sh = make_server(smarthost, case)
+    sh = make_server(smarthost, case, pipelining)
     config, qdir = qconfig(outbox, tmp_path, sh, log=str(tmp_path / "o.log"))
     subject = FINAL_SUBJECT if how == "final" else "refused {}"
     for i in range(N):
@@ -164,13 +166,16 @@ def test_refused_messages_share_one_connection(outbox, smarthost, tmp_path,
     assert len(sh.messages) == 2 + (N if permanent else 0), sh.messages
 
 
+@pytest.mark.parametrize("pipelining", [False, True],
+                         ids=["one-by-one", "pipelined"])
 def test_refusal_then_acceptance_in_one_message_run(outbox, smarthost,
-                                                    tmp_path):
+                                                    tmp_path, pipelining):
     """Refusals of every kind, 7 of them (fewer than the 8 in a row that
     make outbox open a new session), interleaved with good messages and
     messages refused only for some recipients, in one run: one connection;
     each good message arrives once."""
-    sh = smarthost(rcpt_replies={"bad@example.com": "550 5.1.1 no such user"})
+    sh = smarthost(rcpt_replies={"bad@example.com": "550 5.1.1 no such user"},
+                   ehlo_extra=["PIPELINING"] if pipelining else [])
     refuse_mail_from(sh, REFUSED_SENDER, "553 5.7.1 not yours")
     refuse_data_from(sh, DATA_SENDER, "554 5.7.1 no DATA from you")
     refuse_final_for(sh, FINAL_SUBJECT, "550 5.7.1 spam")
@@ -333,17 +338,22 @@ def test_too_many_pauses_the_smarthost_for_the_run(outbox, smarthost,
         assert "paused" not in text
 
 
+@pytest.mark.parametrize("pipelining", [False, True],
+                         ids=["one-by-one", "pipelined"])
 def test_too_many_recipients_pauses_after_the_accepted_ones(outbox,
                                                             smarthost,
-                                                            tmp_path):
+                                                            tmp_path,
+                                                            pipelining):
     """452 4.5.3 at the third RCPT: the first two get the message, the
-    rest of its recipients are not even tried and stay queued; the next
-    messages wait for the next run."""
+    rest of its recipients are not even tried (under pipelining: sent
+    with the others and refused alike) and stay queued; the next messages
+    wait for the next run."""
     rcpts = [f"r{i}@example.com" for i in range(5)]
     sh = smarthost(rcpt_replies={
         "r2@example.com": "452 4.5.3 Too many recipients",
         "r3@example.com": "452 4.5.3 Too many recipients",
-        "r4@example.com": "452 4.5.3 Too many recipients"})
+        "r4@example.com": "452 4.5.3 Too many recipients"},
+        ehlo_extra=["PIPELINING"] if pipelining else [])
     log = tmp_path / "o.log"
     config, qdir = qconfig(outbox, tmp_path, sh, log=str(log))
     enqueue(outbox, config, SENDER, rcpts, "many rcpts")
@@ -360,7 +370,8 @@ def test_too_many_recipients_pauses_after_the_accepted_ones(outbox,
     text = log.read_text()
     assert [m.rcpt_tos for m in sh.messages] == [rcpts[:2]], text
     rcpt_args = [c.arg for c in sh.commands if c.verb == "RCPT"]
-    assert len(rcpt_args) == 3, rcpt_args        # r3, r4 never sent
+    # one by one, r3 and r4 are never sent
+    assert len(rcpt_args) == (5 if pipelining else 3), rcpt_args
     env = read_env(qdir / "msg" / f"{first}.env")
     assert env["rcpt"] == [f"<{a}>" for a in rcpts[2:]], env
     assert "452 4.5.3" in env["last-error"], env

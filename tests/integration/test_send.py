@@ -135,6 +135,18 @@ def test_starttls_auth_plain(outbox, smarthost, tmp_path):
     assert sh.connections == 1
 
 
+@pytest.mark.parametrize("pad", range(7))
+def test_dots_across_read_boundaries(outbox, smarthost, tmp_path, pad):
+    """Dot-stuffing holds wherever the 16 KB reads of the spool split the
+    text: lines "." and ".x" (7 octets with their CRLFs), shifted by pad,
+    put a read boundary on each of their octets over the 7 runs."""
+    sh = smarthost(mode="plain", auth=False)
+    body = b"P" * pad + b"\n" + b".\n.x\n" * 6000 + b"end\n"
+    m = deliver(outbox, tmp_path, sh, ["-i", "you@example.com"],
+                b"Subject: dots\n\n" + body)
+    assert body_of(m.data) == body.replace(b"\n", b"\r\n")
+
+
 def test_auth_login_only(outbox, smarthost, tmp_path):
     sh = smarthost(mechanisms=("LOGIN",))
     m = deliver(outbox, tmp_path, sh, ["you@example.com"])
