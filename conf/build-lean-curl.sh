@@ -26,7 +26,7 @@
 #
 # Configured with what outbox uses and nothing else:
 #   SMTP and SMTPS    the delivery (src/smtp.c)
-#   HTTP and HTTPS    only because the OAuth2 refresh flow (src/oauth.c)
+#   HTTP and HTTPS    only because the OAuth2 refresh flow (src/creds_oauth.c)
 #                     POSTs to an https:// token endpoint
 #   proxies           SOCKS4/5 and HTTP(S) proxies from the environment
 #                     (all_proxy, https_proxy, ...), as before

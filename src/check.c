@@ -8,28 +8,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "oauth.h"
+#include "creds.h"
 #include "proxy.h"
+#include "relay.h"
 #include "smtp.h"
 #include "util.h"
 
 static const char *const TLS_NAMES[] = { "starttls", "smtps", "off" };
 
-/* The secret for AUTH, if any. 0, or -1 with err. */
-static int credential(const struct config *cfg, char **out, char *err,
-                      size_t errlen)
-{
-	if (oauth_enabled(cfg))
-		return oauth_token(cfg, false, out, err, errlen);
-	return config_password(cfg, out, err, errlen);
-}
-
-static int probe(const struct config *cfg, size_t i, const char *secret,
-                 bool verify, struct smtp_probe *p)
+static int probe(const struct smtp_params *params, bool verify,
+                 struct smtp_probe *p)
 {
 	char err[300];
-	struct smtp_client *c = smtp_open(cfg, i, secret, false, err,
-	                                  sizeof(err));
+	struct smtp_client *c = smtp_open(params, err, sizeof(err));
 	int rc;
 
 	if (c == NULL) {
@@ -78,7 +69,8 @@ static void print_host(FILE *out, const struct config *cfg, size_t i,
 	        h->port, TLS_NAMES[h->tls]);
 	fprintf(out, "  reached:      %s port %ld\n",
 	        p->address[0] ? p->address : "(no connection)", p->port);
-	fprintf(out, "  proxy:        %s\n", proxy_describe(cfg));
+	fprintf(out, "  proxy:        %s\n",
+	        proxy_describe(proxy_choose(cfg->proxy, cfg->privileged)));
 	if (h->tls != TLS_OFF)
 		fprintf(out, "  tls:          %s\n", p->tls[0] ? p->tls : "(none)");
 	if (p->trust[0] != '\0')
@@ -113,19 +105,24 @@ static enum ob_status check_one(const struct config *cfg, size_t i,
 {
 	struct smtp_probe p, unverified;
 	const struct smarthost *h = &cfg->hosts[i];
-	struct config anonymous = *cfg;   /* never credentials to a server
-	                                     whose certificate failed */
+	struct smtp_params params, anonymous; /* never credentials to a
+	                                         server whose certificate
+	                                         failed */
 	char why[320] = "";
 	bool verified = true;
 
+	relay_params(cfg, i, secret, false, &params);
+	anonymous = params;
 	anonymous.user = NULL;
+	anonymous.secret_kind = SMTP_SECRET_NONE;
+	anonymous.secret = NULL;
 
-	probe(cfg, i, secret, cfg->tls_verify, &p);
+	probe(&params, cfg->tls_verify, &p);
 	if (!p.ok && strcmp(p.step, "certificate") == 0) {
 		/* show what the untrusted server would have offered */
 		str_copy(why, sizeof(why), p.error);
 		verified = false;
-		probe(&anonymous, i, NULL, false, &unverified);
+		probe(&anonymous, false, &unverified);
 		unverified.ok = false;
 		str_copy(unverified.step, sizeof(unverified.step), "certificate");
 		str_copy(unverified.error, sizeof(unverified.error), why);
@@ -152,17 +149,21 @@ static enum ob_status check_one(const struct config *cfg, size_t i,
 enum ob_status check_run(const struct config *cfg, FILE *out)
 {
 	enum ob_status st = OB_OK, one;
-	char *secret = NULL;
+	struct creds *creds = creds_new(cfg);
+	const char *secret = NULL;
 	char err[400];
 	size_t i;
 
-	if (smtp_global_init() != 0) {
-		fprintf(stderr, "outbox: check: cannot initialise libcurl\n");
+	if (creds == NULL || smtp_global_init() != 0) {
+		fprintf(stderr, "outbox: check: %s\n", creds == NULL ?
+		        "out of memory" : "cannot initialise libcurl");
+		creds_free(creds);
 		return OB_SOFTWARE;
 	}
-	if (cfg->user != NULL && credential(cfg, &secret, err, sizeof(err)) != 0) {
+	if (creds_get(creds, false, &secret, err, sizeof(err)) != 0) {
 		fprintf(out, "credentials: FAILED: %s\n", err);
 		fprintf(stderr, "outbox: check: credentials failed: %s\n", err);
+		creds_free(creds);
 		return OB_CONFIG;
 	}
 	for (i = 0; i < cfg->nhosts; i++) {
@@ -170,10 +171,7 @@ enum ob_status check_run(const struct config *cfg, FILE *out)
 		if (one != OB_OK)
 			st = one;
 	}
-	if (secret != NULL) {
-		secure_zero(secret, strlen(secret));
-		free(secret);
-	}
+	creds_free(creds);
 	fprintf(out, "%s\n", st == OB_OK ? "all smarthosts passed"
 	                                 : "some smarthost failed");
 	return st;

@@ -133,26 +133,6 @@ bool config_env_present(void);
 /* Print, one line each, where every key that is set came from. */
 void config_show_sources(const struct config *cfg, FILE *out);
 
-/*
- * The password to authenticate with: the "password" value, the first
- * line of "password-file" (which must not be readable by other users), or
- * the first line printed by "password-command".
- * Returns 0 and sets *out to a malloc'd string (caller wipes and frees;
- * NULL when no password is configured), or -1 with a reason in err.
- */
-int config_password(const struct config *cfg, char **out,
-                    char *err, size_t errlen);
-
-/*
- * The first line of a secret file (key names the config key in errors:
- * password-file, oauth-refresh-token-file...). The file must be a regular
- * file other users cannot read (and, with privileges, owned by root).
- * Returns 0 and a malloc'd string in *out (caller wipes and frees), or -1
- * with a reason in err that never contains the file's content.
- */
-int config_secret_file(const char *key, const char *path, char **out,
-                       char *err, size_t errlen);
-
 /* Free everything cfg owns (wiping the password) and zero it. NULL is fine. */
 void config_free(struct config *cfg);
 

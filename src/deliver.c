@@ -8,15 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "creds.h"
 #include "log.h"
-#include "oauth.h"
+#include "relay.h"
 #include "util.h"
 
 struct deliver_ctx {
 	const struct config *cfg;
 	bool verbose;
-	bool ready;             /* libcurl and password loaded */
-	char *password;
+	bool ready;             /* libcurl and the password loaded */
+	struct creds *creds;    /* NULL until ready */
 	struct smtp_client *client[CONFIG_MAX_SMARTHOSTS];
 	/* why a smarthost is not used again in this run ("" while it is):
 	 * its session failed, or it said "too many" (paused) */
@@ -55,35 +56,35 @@ static enum ob_status prepare(struct deliver_ctx *ctx,
 		return OB_SOFTWARE;
 	}
 	curl_ready = true;
-	if (!oauth_enabled(ctx->cfg) &&
-	    config_password(ctx->cfg, &ctx->password, rep->reason,
-	                    sizeof(rep->reason)) != 0)
+	if (ctx->creds == NULL)
+		ctx->creds = creds_new(ctx->cfg);
+	if (ctx->creds == NULL) {
+		str_copy(rep->reason, sizeof(rep->reason), "out of memory");
+		return OB_SOFTWARE;
+	}
+	if (creds_prepare(ctx->creds, rep->reason, sizeof(rep->reason)) != 0)
 		return OB_CONFIG;
 	ctx->ready = true;
 	return OB_OK;
 }
 
-/* The client for smarthost i; a new connection gets a fresh OAuth2
- * token (force_refresh: not the cached one). NULL with rep->reason. */
+/* The client for smarthost i; a new connection gets the secret anew
+ * (an OAuth2 token; force_refresh: not the cached one). NULL with
+ * rep->reason. */
 static struct smtp_client *client(struct deliver_ctx *ctx, size_t i,
                                   bool force_refresh,
                                   struct deliver_report *rep)
 {
-	char *token = NULL;
+	struct smtp_params p;
+	const char *secret = NULL;
 
 	if (ctx->client[i] != NULL)
 		return ctx->client[i];
-	if (oauth_enabled(ctx->cfg) &&
-	    oauth_token(ctx->cfg, force_refresh, &token, rep->reason,
-	                sizeof(rep->reason)) != 0)
+	if (creds_get(ctx->creds, force_refresh, &secret, rep->reason,
+	              sizeof(rep->reason)) != 0)
 		return NULL;
-	ctx->client[i] = smtp_open(ctx->cfg, i, token ? token : ctx->password,
-	                           ctx->verbose, rep->reason,
-	                           sizeof(rep->reason));
-	if (token != NULL) {
-		secure_zero(token, strlen(token));
-		free(token);
-	}
+	relay_params(ctx->cfg, i, secret, ctx->verbose, &p);
+	ctx->client[i] = smtp_open(&p, rep->reason, sizeof(rep->reason));
 	return ctx->client[i];
 }
 
@@ -314,7 +315,7 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
 		}
 		st = attempt(ctx, h, false, sender, params, fd, size, rep,
 		             &refused, &same);
-		if (st == OB_NOPERM && oauth_enabled(ctx->cfg)) {
+		if (st == OB_NOPERM && creds_refreshable(ctx->creds)) {
 			/* the token may have been revoked or expired early */
 			smtp_close(ctx->client[h]);
 			ctx->client[h] = NULL;
@@ -385,8 +386,7 @@ void deliver_park(struct deliver_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
-	if (ctx->password != NULL)
-		secure_zero(ctx->password, strlen(ctx->password));
+	creds_wipe(ctx->creds);
 	ctx->parked_next = parked;
 	parked = ctx;
 }
@@ -399,9 +399,6 @@ void deliver_free(struct deliver_ctx *ctx)
 		return;
 	for (i = 0; i < CONFIG_MAX_SMARTHOSTS; i++)
 		smtp_close(ctx->client[i]);
-	if (ctx->password != NULL) {
-		secure_zero(ctx->password, strlen(ctx->password));
-		free(ctx->password);
-	}
+	creds_free(ctx->creds);
 	free(ctx);
 }

@@ -6,20 +6,17 @@
 
 #include <string.h>
 
-/* The proxy URL to set, "" for none, NULL to leave it to libcurl's
- * reading of the environment. */
-static const char *chosen(const struct config *cfg)
+const char *proxy_choose(const char *key, bool privileged)
 {
-	if (cfg->proxy != NULL && strcmp(cfg->proxy, "none") != 0)
-		return cfg->proxy;
-	if (cfg->proxy != NULL || cfg->privileged)
+	if (key != NULL && strcmp(key, "none") != 0)
+		return key;
+	if (key != NULL || privileged)
 		return "";
 	return NULL;
 }
 
-CURLcode proxy_apply(CURL *h, const struct config *cfg)
+CURLcode proxy_apply(CURL *h, const char *url)
 {
-	const char *url = chosen(cfg);
 	CURLcode rc = CURLE_OK;
 
 	if (url == NULL)
@@ -33,10 +30,8 @@ CURLcode proxy_apply(CURL *h, const struct config *cfg)
 	return rc;
 }
 
-const char *proxy_describe(const struct config *cfg)
+const char *proxy_describe(const char *url)
 {
-	const char *url = chosen(cfg);
-
 	if (url == NULL)
 		return "from the environment (ALL_PROXY, https_proxy, ...)";
 	return url[0] != '\0' ? url : "none";

@@ -28,8 +28,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "envelope.h"
-#include "oauth.h"
 #include "proxy.h"
 #include "smtp_wire.h"
 #include "smtp_xact.h"
@@ -85,9 +83,8 @@ struct dialogue {
 
 struct smtp_client {
 	CURL *curl;
-	const struct config *cfg;
-	const struct smarthost *host;
-	char *password;
+	struct smtp_params p;   /* p.secret points to secret */
+	char *secret;
 	bool verbose;
 	bool hide_auth;         /* -v for a caller without the secret */
 	bool need_auth;         /* credentials are configured */
@@ -351,34 +348,33 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size,
 
 static void build_url(struct smtp_client *c)
 {
-	const struct smarthost *h = c->host;
-	bool v6 = strchr(h->host, ':') != NULL;
+	const struct smtp_params *p = &c->p;
+	bool v6 = strchr(p->host, ':') != NULL;
 
 	snprintf(c->url, sizeof(c->url), "%s://%s%s%s:%d/%s",
-	         h->tls == TLS_SMTPS ? "smtps" : "smtp", v6 ? "[" : "",
-	         h->host, v6 ? "]" : "", h->port,
-	         c->cfg->helo ? c->cfg->helo : envelope_fqdn(c->cfg));
+	         p->tls == SMTP_TLS_SMTPS ? "smtps" : "smtp", v6 ? "[" : "",
+	         p->host, v6 ? "]" : "", p->port, p->helo ? p->helo : "");
 	snprintf(c->where, sizeof(c->where), "%s%s%s:%d", v6 ? "[" : "",
-	         h->host, v6 ? "]" : "", h->port);
+	         p->host, v6 ? "]" : "", p->port);
 }
 
 static CURLcode set_tls(struct smtp_client *c)
 {
-	const struct config *cfg = c->cfg;
+	const struct smtp_params *p = &c->p;
 	CURLcode rc = CURLE_OK;
-	long verify = cfg->tls_verify ? 1L : 0L;
+	long verify = p->verify ? 1L : 0L;
 
-	if (c->host->tls == TLS_OFF)
+	if (p->tls == SMTP_TLS_OFF)
 		return curl_easy_setopt(c->curl, CURLOPT_USE_SSL,
 		                        (long)CURLUSESSL_NONE);
 	rc |= curl_easy_setopt(c->curl, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	rc |= curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, verify);
 	rc |= curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, verify * 2);
-	if (cfg->ca_file != NULL || trust_cafile(&c->trust) != NULL) {
+	if (p->ca_file != NULL || trust_cafile(&c->trust) != NULL) {
 		/* only this file: libcurl would also scan the system's
 		 * certificate directory, hundreds of files per process */
-		rc |= curl_easy_setopt(c->curl, CURLOPT_CAINFO, cfg->ca_file
-		                       ? cfg->ca_file : trust_cafile(&c->trust));
+		rc |= curl_easy_setopt(c->curl, CURLOPT_CAINFO, p->ca_file
+		                       ? p->ca_file : trust_cafile(&c->trust));
 		rc |= curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
 	}
 	/* the chain, to learn the system store's anchor for it */
@@ -389,21 +385,21 @@ static CURLcode set_tls(struct smtp_client *c)
 
 static CURLcode set_auth(struct smtp_client *c)
 {
-	const struct config *cfg = c->cfg;
+	const struct smtp_params *p = &c->p;
 	CURLcode rc = CURLE_OK;
 	char opts[64];
 
-	if (cfg->user == NULL)
+	if (p->user == NULL)
 		return CURLE_OK;
 	c->need_auth = true;
-	rc |= curl_easy_setopt(c->curl, CURLOPT_USERNAME, cfg->user);
-	if (c->password != NULL && oauth_enabled(cfg))
+	rc |= curl_easy_setopt(c->curl, CURLOPT_USERNAME, p->user);
+	if (c->secret != NULL && p->secret_kind == SMTP_SECRET_BEARER)
 		rc |= curl_easy_setopt(c->curl, CURLOPT_XOAUTH2_BEARER,
-		                       c->password);
-	else if (c->password != NULL)
-		rc |= curl_easy_setopt(c->curl, CURLOPT_PASSWORD, c->password);
-	if (cfg->auth != NULL) {
-		snprintf(opts, sizeof(opts), "AUTH=%s", cfg->auth);
+		                       c->secret);
+	else if (c->secret != NULL)
+		rc |= curl_easy_setopt(c->curl, CURLOPT_PASSWORD, c->secret);
+	if (p->auth != NULL) {
+		snprintf(opts, sizeof(opts), "AUTH=%s", p->auth);
 		rc |= curl_easy_setopt(c->curl, CURLOPT_LOGIN_OPTIONS, opts);
 	}
 	rc |= curl_easy_setopt(c->curl, CURLOPT_SASL_IR, 1L);
@@ -413,7 +409,7 @@ static CURLcode set_auth(struct smtp_client *c)
 static CURLcode setup(struct smtp_client *c)
 {
 	CURL *h = c->curl;
-	long t = c->cfg->timeout;
+	long t = c->p.timeout;
 	CURLcode rc = CURLE_OK;
 
 	rc |= curl_easy_setopt(h, CURLOPT_URL, c->url);
@@ -429,31 +425,35 @@ static CURLcode setup(struct smtp_client *c)
 	rc |= curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, t);
 	rc |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	rc |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, t);
-	rc |= proxy_apply(h, c->cfg);
+	rc |= proxy_apply(h, c->p.proxy);
 	rc |= set_tls(c);
 	rc |= set_auth(c);
 	return rc;
 }
 
-struct smtp_client *smtp_open(const struct config *cfg, size_t index,
-                              const char *password, bool verbose,
-                              char *err, size_t errlen)
+struct smtp_client *smtp_open(const struct smtp_params *p, char *err,
+                              size_t errlen)
 {
 	struct smtp_client *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
 		goto nomem;
-	c->cfg = cfg;
-	c->host = &cfg->hosts[index];
-	c->verbose = verbose;
-	c->hide_auth = cfg->privileged && getuid() != 0;
-	if (password != NULL) {
-		c->password = strdup(password);
-		if (c->password == NULL)
+	c->p = *p;
+	c->p.secret = NULL;
+	c->verbose = p->verbose;
+	c->hide_auth = p->hide_auth;
+	if (p->secret != NULL && p->secret_kind != SMTP_SECRET_NONE) {
+		c->secret = strdup(p->secret);
+		if (c->secret == NULL)
 			goto nomem;
+		c->p.secret = c->secret;
 	}
 	build_url(c);
-	trust_choose(&c->trust, cfg, c->host);
+	if (p->tls == SMTP_TLS_OFF || p->ca_file != NULL)
+		trust_none(&c->trust);
+	else
+		trust_choose(&c->trust, p->host, p->port,
+		             p->verify ? p->trust_dir : NULL, p->privileged);
 	c->curl = curl_easy_init();
 	if (c->curl == NULL)
 		goto nomem;
@@ -628,8 +628,8 @@ static void relay_name(struct smtp_client *c, struct smtp_result *res)
 		res->relay[0] = '\0';      /* no connection: logged as none */
 		return;
 	}
-	snprintf(res->relay, sizeof(res->relay), "%s[%s]:%d", c->host->host, ip,
-	         c->host->port);
+	snprintf(res->relay, sizeof(res->relay), "%s[%s]:%d", c->p.host, ip,
+	         c->p.port);
 }
 
 /* smtp_xact's dialogue goes to the watcher libcurl's goes to. */
@@ -724,10 +724,10 @@ static CURLcode session(struct smtp_client *c, bool *reused)
 		return CURLE_OUT_OF_MEMORY;
 	c->authed = false;
 	curl_easy_setopt(c->curl, CURLOPT_VERBOSE, 1L);
-	rc = perform_trusted(c, c->cfg->tls_verify);
+	rc = perform_trusted(c, c->p.verify);
 	if (rc != CURLE_OK)
 		return rc;
-	if (xact_attach(&c->x, c->curl, c->cfg->timeout, &hooks) != 0) {
+	if (xact_attach(&c->x, c->curl, c->p.timeout, &hooks) != 0) {
 		str_copy(c->errbuf, sizeof(c->errbuf), "no connection");
 		return CURLE_COULDNT_CONNECT;
 	}
@@ -960,7 +960,7 @@ int smtp_probe(struct smtp_client *c, bool verify, struct smtp_probe *p)
 	c->certinfo = true;
 	curl_easy_setopt(c->curl, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_CERTINFO, 1L);
-	if (c->host->tls != TLS_OFF) {
+	if (c->p.tls != SMTP_TLS_OFF) {
 		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, v);
 		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, v * 2);
 	}
@@ -1008,9 +1008,9 @@ void smtp_close(struct smtp_client *c)
 		xact_quit(&c->x);
 	if (c->curl != NULL)
 		curl_easy_cleanup(c->curl);
-	if (c->password != NULL) {
-		secure_zero(c->password, strlen(c->password));
-		free(c->password);
+	if (c->secret != NULL) {
+		secure_zero(c->secret, strlen(c->secret));
+		free(c->secret);
 	}
 	free(c);
 }

@@ -6,6 +6,10 @@
  * also after a message was refused (at MAIL, RCPT, DATA or after the
  * data: the transaction is reset with RSET). Each recipient gets the
  * server's own reply code and text.
+ *
+ * The transport knows nothing of the config: its caller hands it plain
+ * connection parameters (struct smtp_params) and the secret to
+ * authenticate with.
  */
 #ifndef OUTBOX_SMTP_H
 #define OUTBOX_SMTP_H
@@ -14,9 +18,47 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "config.h"
 #include "params.h"
 #include "status.h"
+
+enum smtp_tls {
+	SMTP_TLS_STARTTLS = 0, /* STARTTLS required: no STARTTLS, no mail */
+	SMTP_TLS_SMTPS,        /* implicit TLS from the first byte */
+	SMTP_TLS_OFF           /* cleartext: only when configured */
+};
+
+enum smtp_secret {
+	SMTP_SECRET_NONE = 0,  /* no secret (AUTH EXTERNAL, or no AUTH) */
+	SMTP_SECRET_PASSWORD,  /* a password (PLAIN, LOGIN, CRAM-MD5...) */
+	SMTP_SECRET_BEARER     /* an OAuth2 access token (XOAUTH2,
+	                          OAUTHBEARER) */
+};
+
+/*
+ * One smarthost's connection, in plain values. The strings are the
+ * caller's and must stay valid until smtp_close, except secret, which
+ * smtp_open copies (and smtp_close wipes).
+ */
+struct smtp_params {
+	const char *host;       /* name or address, without [] */
+	int port;
+	enum smtp_tls tls;
+	bool verify;            /* check the certificate and its host name */
+	const char *ca_file;    /* trust only this file; NULL: the system
+	                           store, through the trust-anchor cache */
+	const char *trust_dir;  /* where that cache lives; NULL: none */
+	const char *user;       /* NULL: no AUTH (and none required) */
+	enum smtp_secret secret_kind;
+	const char *secret;     /* password or token; NULL with kind NONE */
+	const char *auth;       /* SASL mechanism ("PLAIN"...); NULL: auto */
+	const char *helo;       /* the EHLO name */
+	long timeout;           /* seconds, for each step */
+	const char *proxy;      /* as proxy_choose says: NULL environment,
+	                           "" none, else the URL */
+	bool privileged;        /* the set-group-ID mode (trust cache) */
+	bool verbose;           /* the dialogue on stderr */
+	bool hide_auth;         /* ... but not the AUTH exchange at all */
+};
 
 enum rcpt_state {
 	RCPT_OK = 0,   /* accepted, and the message was accepted after DATA */
@@ -64,13 +106,14 @@ struct smtp_result {
 int smtp_global_init(void);
 
 /*
- * A client for cfg->hosts[index]. password (may be NULL) is copied and
- * wiped on smtp_close. verbose: print the dialogue on stderr, with the
- * AUTH exchange redacted. Returns NULL when out of memory (err says so).
+ * A client for the smarthost p describes (see struct smtp_params for
+ * what it keeps). Under p->verbose the dialogue goes to stderr with the
+ * AUTH exchange redacted (hidden whole under p->hide_auth). With a user,
+ * no message goes out on a session that did not authenticate. Returns
+ * NULL when out of memory or libcurl refuses an option (err says so).
  */
-struct smtp_client *smtp_open(const struct config *cfg, size_t index,
-                              const char *password, bool verbose,
-                              char *err, size_t errlen);
+struct smtp_client *smtp_open(const struct smtp_params *p, char *err,
+                              size_t errlen);
 
 /*
  * Send the message read from fd (size bytes from offset 0, CRLF lines,

@@ -24,9 +24,9 @@
 
 /* The system store: $OUTBOX_CA_BUNDLE for an unprivileged caller (tests),
  * else the build's CA_BUNDLE; "" when not readable. */
-static void find_bundle(struct trust *t, const struct config *cfg)
+static void find_bundle(struct trust *t, bool privileged)
 {
-	const char *env = cfg->privileged ? NULL : getenv("OUTBOX_CA_BUNDLE");
+	const char *env = privileged ? NULL : getenv("OUTBOX_CA_BUNDLE");
 	const char *b = env != NULL && *env != '\0' ? env : ca_bundle();
 
 	t->bundle[0] = '\0';
@@ -35,22 +35,21 @@ static void find_bundle(struct trust *t, const struct config *cfg)
 }
 
 /* "trust-HOST-PORT" with anything but [A-Za-z0-9.-] as '_'. */
-static void cache_path(struct trust *t, const struct config *cfg,
-                       const struct smarthost *h)
+static void cache_path(struct trust *t, const char *dir, const char *host,
+                       int port)
 {
 	char k[256];
 	size_t i;
 
-	for (i = 0; h->host[i] != '\0' && i + 1 < sizeof(k); i++) {
-		unsigned char c = (unsigned char)h->host[i];
+	for (i = 0; host[i] != '\0' && i + 1 < sizeof(k); i++) {
+		unsigned char c = (unsigned char)host[i];
 
 		k[i] = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		        (c >= '0' && c <= '9') || c == '.' || c == '-') ? (char)c
 		                                                      : '_';
 	}
 	k[i] = '\0';
-	snprintf(t->cache, sizeof(t->cache), "%s/trust-%s-%d", cfg->queue, k,
-	         h->port);
+	snprintf(t->cache, sizeof(t->cache), "%s/trust-%s-%d", dir, k, port);
 }
 
 /* Is fd a cache file we may believe? */
@@ -91,34 +90,41 @@ static bool cache_valid(const struct trust *t, bool privileged)
 	       strstr(buf + k, begin) != NULL;
 }
 
-void trust_choose(struct trust *t, const struct config *cfg,
-                  const struct smarthost *host)
+/* Back to "nothing applies". Not memset: the three path buffers are
+ * 13 KB, most sends use none of them. */
+static void reset(struct trust *t)
 {
-	struct stat st;
-
-	/* not memset: the three path buffers are 13 KB, most sends use
-	 * none of them */
 	t->active = t->cached = t->privileged = false;
 	t->may_write = t->learned = t->fell_back = false;
 	t->bundle[0] = t->cache[0] = t->ident[0] = '\0';
-	if (host->tls == TLS_OFF || cfg->ca_file != NULL)
+}
+
+void trust_none(struct trust *t)
+{
+	reset(t);
+}
+
+void trust_choose(struct trust *t, const char *host, int port,
+                  const char *dir, bool privileged)
+{
+	struct stat st;
+
+	reset(t);
+	find_bundle(t, privileged);
+	if (dir == NULL || t->bundle[0] == '\0' || stat(t->bundle, &st) != 0)
 		return;
-	find_bundle(t, cfg);
-	if (!cfg->tls_verify || cfg->queue == NULL || t->bundle[0] == '\0' ||
-	    stat(t->bundle, &st) != 0)
-		return;
-	cache_path(t, cfg, host);
+	cache_path(t, dir, host, port);
 	snprintf(t->ident, sizeof(t->ident),
 	         "outbox-trust 1 %ju %ju %jd %jd.%09ld %s:%d %s",
 	         (uintmax_t)st.st_dev, (uintmax_t)st.st_ino,
 	         (intmax_t)st.st_size, (intmax_t)st.st_mtim.tv_sec,
-	         st.st_mtim.tv_nsec, host->host, host->port, t->bundle);
+	         st.st_mtim.tv_nsec, host, port, t->bundle);
 	if (strchr(t->ident, '\n') != NULL)
 		return;                 /* a name we cannot key a line by */
 	t->active = true;
-	t->privileged = cfg->privileged;
-	t->may_write = !cfg->privileged || (getuid() == 0 && geteuid() == 0);
-	t->cached = cache_valid(t, cfg->privileged);
+	t->privileged = privileged;
+	t->may_write = !privileged || (getuid() == 0 && geteuid() == 0);
+	t->cached = cache_valid(t, privileged);
 }
 
 const char *trust_cafile(const struct trust *t)

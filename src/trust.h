@@ -29,8 +29,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
-
 struct trust {
 	bool active;            /* the cache applies to this smarthost */
 	bool cached;            /* a valid cache: load only it */
@@ -44,12 +42,19 @@ struct trust {
 };
 
 /*
- * Decide what host's TLS session trusts. Active only with TLS, tls-verify
- * on, no ca-file, a queue directory and a readable system store; then
- * t->cached says whether a valid cache was found.
+ * Decide what the TLS session to host:port trusts when no ca-file is
+ * configured (with a ca-file, or without TLS, call trust_none instead).
+ * dir: where the cache lives (the queue directory), NULL for no cache
+ * (tls-verify off, no queue). privileged: the set-group-ID mode. Active
+ * only with a dir and a readable system store; then t->cached says
+ * whether a valid cache was found.
  */
-void trust_choose(struct trust *t, const struct config *cfg,
-                  const struct smarthost *host);
+void trust_choose(struct trust *t, const char *host, int port,
+                  const char *dir, bool privileged);
+
+/* Nothing of the cache or the system store applies (no TLS, or a
+ * ca-file): trust_cafile is NULL. */
+void trust_none(struct trust *t);
 
 /* The file for CURLOPT_CAINFO: the cache when t->cached, else the
  * system store; NULL when the system store is not readable (and inactive:

@@ -262,3 +262,18 @@ void format_age(char *buf, size_t n, long long secs)
 	else
 		snprintf(buf, n, "%lldd", secs / 86400);
 }
+
+bool file_untrusted_owner(const struct stat *st, bool strict)
+{
+	return strict &&
+	       (st->st_uid != 0 || (st->st_mode & (S_IWGRP | S_IWOTH)));
+}
+
+bool file_readable_by_others(const struct stat *st)
+{
+	if (st->st_mode & (S_IROTH | S_IWOTH))
+		return true;
+	if (st->st_mode & (S_IRGRP | S_IWGRP))
+		return !(st->st_gid == getegid() && getegid() != getgid());
+	return false;
+}

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Copy src into dst (size dstsize), always NUL-terminating; truncates.
@@ -71,6 +72,15 @@ void outbuf_flush(struct outbuf *o);
  * readable, else NULL (then libcurl's own default applies). One file is
  * parsed much faster than libcurl's scan of the certificate directory. */
 const char *ca_bundle(void);
+
+/* With privileges for another user (strict: the set-group-ID binary run
+ * by someone else), may a file that steers delivery or holds a secret be
+ * changed by anyone but root? Always false when not strict. */
+bool file_untrusted_owner(const struct stat *st, bool strict);
+
+/* Can users other than the owner read st (or write it)? The group of a
+ * set-group-ID install (the effective group, not the real one) may. */
+bool file_readable_by_others(const struct stat *st);
 
 /* Create an anonymous (already unlinked) read/write file in dir (or in
  * $TMPDIR, or /tmp, when dir is NULL). Returns the fd, or -1 with errno. */

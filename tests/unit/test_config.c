@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "creds.h"
 
 /* Every value in an error row contains this; no error may repeat it. */
 #define SECRET "s3cr3tish"
@@ -766,7 +767,7 @@ static void test_password_and_file(void **state)
 	         "password \"" SECRET "\"\n", 0, "password");
 }
 
-/* ---- config_password ------------------------------------------------------------ */
+/* ---- creds_password ------------------------------------------------------------- */
 
 static void test_password_inline(void **state)
 {
@@ -776,7 +777,7 @@ static void test_password_inline(void **state)
 
 	(void)state;
 	load_ok("smarthost h.example\npassword \"p w#1\"\n", &cfg);
-	assert_int_equal(config_password(&cfg, &pw, err, sizeof(err)), 0);
+	assert_int_equal(creds_password(&cfg, &pw, err, sizeof(err)), 0);
 	assert_non_null(pw);
 	assert_string_equal(pw, "p w#1");
 	assert_ptr_not_equal(pw, cfg.password);
@@ -792,13 +793,13 @@ static void test_password_none(void **state)
 
 	(void)state;
 	load_ok("smarthost h.example\nuser u@x\n", &cfg);
-	assert_int_equal(config_password(&cfg, &pw, err, sizeof(err)), 0);
+	assert_int_equal(creds_password(&cfg, &pw, err, sizeof(err)), 0);
 	assert_null(pw);
 	config_free(&cfg);
 	/* a zeroed config, by hand */
 	memset(&cfg, 0, sizeof(cfg));
 	pw = (char *)"junk";
-	assert_int_equal(config_password(&cfg, &pw, err, sizeof(err)), 0);
+	assert_int_equal(creds_password(&cfg, &pw, err, sizeof(err)), 0);
 	assert_null(pw);
 }
 
@@ -844,7 +845,7 @@ static void test_password_file(void **state)
 		load_ok(text, &cfg);
 		assert_string_equal(cfg.password_file, pwpath);
 		memset(err, 0, sizeof(err));
-		rc = config_password(&cfg, &pw, err, sizeof(err));
+		rc = creds_password(&cfg, &pw, err, sizeof(err));
 		if (r->want != NULL) {
 			if (rc != 0 || pw == NULL || strcmp(pw, r->want) != 0)
 				fail_msg("row %zu: want '%s' got rc=%d '%s' err '%s'", i,
@@ -873,13 +874,13 @@ static void test_password_file_missing(void **state)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.password_file = path;
 	memset(err, 0, sizeof(err));
-	assert_int_equal(config_password(&cfg, &pw, err, sizeof(err)), -1);
+	assert_int_equal(creds_password(&cfg, &pw, err, sizeof(err)), -1);
 	assert_null(pw);
 	assert_non_null(strstr(err, path));
 	/* a directory is no password file either */
 	cfg.password_file = dir;
 	pw = (char *)"junk";
-	assert_int_equal(config_password(&cfg, &pw, err, sizeof(err)), -1);
+	assert_int_equal(creds_password(&cfg, &pw, err, sizeof(err)), -1);
 	assert_null(pw);
 }
 

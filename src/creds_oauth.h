@@ -1,10 +1,12 @@
 /*
- * oauth.h - OAuth2 access tokens for AUTH XOAUTH2 / OAUTHBEARER: from a
- * token-command, or from outbox's own refresh flow (RFC 6749 section 6)
- * against oauth-token-url, cached with its expiry beside the queue.
+ * creds_oauth.h - OAuth2 access tokens for AUTH XOAUTH2 / OAUTHBEARER:
+ * from a token-command, or from outbox's own refresh flow (RFC 6749
+ * section 6) against oauth-token-url, cached with its expiry beside the
+ * queue. Internal to the credentials module: the rest of outbox asks
+ * creds.h.
  */
-#ifndef OUTBOX_OAUTH_H
-#define OUTBOX_OAUTH_H
+#ifndef OUTBOX_CREDS_OAUTH_H
+#define OUTBOX_CREDS_OAUTH_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,9 +16,6 @@
 /* Refresh this long before the cached token expires. */
 #define OAUTH_EARLY_SECS 60
 #define OAUTH_CACHE_NAME "oauth-token"
-
-/* True when cfg authenticates with an OAuth2 token. */
-bool oauth_enabled(const struct config *cfg);
 
 /*
  * An access token for one connection: token-command's first line; or the

@@ -1,8 +1,9 @@
 /*
- * secret.c - commands that print a secret (see secret.h).
+ * creds_secret.c - commands that print a secret and files that hold one
+ * (see creds_secret.h).
  */
 #define _GNU_SOURCE
-#include "secret.h"
+#include "creds_secret.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -220,4 +222,63 @@ int secret_command(const char *key, const char *cmd, long timeout,
 	    WEXITSTATUS(status) == 0 && err[0] == '\0')
 		snprintf(err, errlen, "%s: out of memory", key);
 	return *out ? 0 : -1;
+}
+
+bool secret_strict(bool privileged)
+{
+	return privileged && getuid() != 0;
+}
+
+int secret_file(const char *key, const char *path, bool strict, char **out,
+                char *err, size_t errlen)
+{
+	char buf[1024];
+	struct stat st;
+	ssize_t n;
+	int fd;
+	char *nl;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s %s: %s", key, path,
+		         fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (file_readable_by_others(&st) || file_untrusted_owner(&st, strict)) {
+		close(fd);
+		snprintf(err, errlen, "%s %s: %s", key, path,
+		         file_untrusted_owner(&st, strict) ? "must be owned by "
+		         "root and writable only by root" : "other users can read "
+		         "it (chmod 600)");
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "%s %s: %s", key, path, strerror(errno));
+		return -1;
+	}
+	buf[n] = '\0';
+	nl = strpbrk(buf, "\r\n");
+	if (nl == NULL && (size_t)n == sizeof(buf) - 1) {
+		secure_zero(buf, sizeof(buf));
+		snprintf(err, errlen, "%s %s: first line too long", key, path);
+		return -1;
+	}
+	if (nl != NULL)
+		*nl = '\0';
+	if (buf[0] == '\0') {
+		snprintf(err, errlen, "%s %s: empty first line", key, path);
+		return -1;
+	}
+	*out = strdup(buf);
+	secure_zero(buf, sizeof(buf));
+	if (*out == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
 }

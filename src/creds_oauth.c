@@ -1,8 +1,8 @@
 /*
- * oauth.c - OAuth2 access tokens (see oauth.h).
+ * creds_oauth.c - OAuth2 access tokens (see creds_oauth.h).
  */
 #define _GNU_SOURCE
-#include "oauth.h"
+#include "creds_oauth.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -14,19 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "creds_secret.h"
 #include "log.h"
 #include "proxy.h"
-#include "secret.h"
 #include "util.h"
 
 #define REPLY_MAX (64 * 1024)
 #define TOKEN_MAX SECRET_MAX
-
-bool oauth_enabled(const struct config *cfg)
-{
-	return cfg->auth != NULL && (strcmp(cfg->auth, "XOAUTH2") == 0 ||
-	                             strcmp(cfg->auth, "OAUTHBEARER") == 0);
-}
 
 /* ---- a small JSON reader: top-level members of one object ---- */
 
@@ -265,7 +259,8 @@ static int post(const struct config *cfg, const char *body, struct reply *r,
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, cfg->timeout);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	if (proxy_apply(h, cfg) != CURLE_OK) {
+	if (proxy_apply(h, proxy_choose(cfg->proxy, cfg->privileged)) !=
+	    CURLE_OK) {
 		curl_easy_cleanup(h);
 		return snprintf(err, errlen, "oauth-token-url: libcurl refused "
 		                "the proxy setting"), -1;
@@ -342,6 +337,7 @@ static int refresh(const struct config *cfg, char **out, char *err,
 	char *refresh_tok = NULL, *secret = NULL, *body = NULL;
 	char *token = malloc(TOKEN_MAX);
 	CURL *h = curl_easy_init();
+	bool strict = secret_strict(cfg->privileged);
 	int rc = -1;
 
 	r.buf = malloc(REPLY_MAX + 1);
@@ -350,13 +346,13 @@ static int refresh(const struct config *cfg, char **out, char *err,
 		goto out;
 	}
 	r.buf[0] = '\0';
-	if (config_secret_file("oauth-refresh-token-file",
-	                     cfg->oauth_refresh_token_file, &refresh_tok, err,
-	                     errlen) != 0 ||
+	if (secret_file("oauth-refresh-token-file",
+	                cfg->oauth_refresh_token_file, strict, &refresh_tok, err,
+	                errlen) != 0 ||
 	    (cfg->oauth_client_secret_file != NULL &&
-	     config_secret_file("oauth-client-secret-file",
-	                      cfg->oauth_client_secret_file, &secret, err,
-	                      errlen) != 0))
+	     secret_file("oauth-client-secret-file",
+	                 cfg->oauth_client_secret_file, strict, &secret, err,
+	                 errlen) != 0))
 		goto out;
 	body = form(h, refresh_tok, cfg->oauth_client_id, secret);
 	if (body == NULL) {
