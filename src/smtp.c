@@ -29,83 +29,10 @@
 #include <unistd.h>
 
 #include "proxy.h"
+#include "smtp_int.h"
 #include "smtp_wire.h"
-#include "smtp_xact.h"
 #include "log.h"
-#include "trust.h"
 #include "util.h"
-
-/* Room for one line of the dialogue with its control characters escaped. */
-#define REPLY_LINE_MAX 2048
-
-/*
- * Refusals a session may collect, with no message accepted since, before
- * the next message takes a new session. Postfix delays every reply by
- * smtpd_error_sleep_time (1 s) once a session has made more than
- * smtpd_soft_error_limit (10) errors without delivering mail, and closes
- * it at smtpd_hard_error_limit (20): a queue of refused messages would
- * otherwise crawl.
- */
-#define SESSION_REFUSALS_MAX 8
-
-enum phase {
-	PH_CONNECT = 0, PH_EHLO, PH_STARTTLS, PH_AUTH, PH_MAIL, PH_RCPT,
-	PH_DATA, PH_BODY, PH_QUIT, PH_RSET, PH_OTHER
-};
-
-/* What the debug stream told us about the current transfer. */
-struct dialogue {
-	enum phase phase;
-	size_t nsent_rcpt;      /* RCPT commands sent so far */
-	int code;               /* reply being read: its code ... */
-	char text[512];         /* ... and its lines, joined */
-	int last_code;          /* the last complete reply */
-	char last_text[512];
-	enum phase last_phase;
-	int data_code;          /* reply to DATA (non-354) or after the dot */
-	char data_text[300];
-	bool in_sasl;           /* between AUTH and its final reply */
-	bool ehlo_first;        /* the next EHLO reply line is the greeting */
-	char caps[1024];        /* the last EHLO reply's extensions */
-	char tls[160];          /* "TLS1.3 / ECDHE_RSA_AES_256_GCM_SHA384" */
-	int auth_code;          /* the final reply to AUTH */
-	char auth_text[256];
-	bool abort_noauth;      /* MAIL would have gone out without AUTH */
-	int too_many_code;      /* a "too many" reply (xact_too_many) ... */
-	char too_many_text[300]; /* ... and its text */
-	bool read_failed;
-	int read_errno;
-	bool cmd_params;        /* the MAIL/RCPT being answered had params */
-	int param_fault;        /* a 555/501 5.5.4 to them (smtp_wire) ... */
-	char fault_text[300];   /* ... and its text */
-	bool local_refusal;     /* refused by outbox: nothing was sent */
-};
-
-struct smtp_client {
-	CURL *curl;
-	struct smtp_params p;   /* p.secret points to secret */
-	char *secret;
-	bool verbose;
-	bool hide_auth;         /* -v for a caller without the secret */
-	bool need_auth;         /* credentials are configured */
-	bool authed;            /* AUTH done on the current connection */
-	bool open;              /* a session is open: x carries messages */
-	bool certinfo;          /* keep the chain (--check shows it) */
-	struct trust trust;     /* what TLS trusts without ca-file */
-	unsigned refusals;      /* 4xx/5xx to MAIL, RCPT, DATA or the data
-	                           in it since a message was last accepted */
-	struct xact x;
-	char caps[1024];        /* the open session's EHLO extensions */
-	char ip[64];            /* and the address it reached */
-	struct dialogue d;
-	struct smtp_rcpt *rcpt; /* of the current transfer */
-	size_t nrcpt;
-	const size_t *rcpt_map; /* the n-th RCPT sent is rcpt[rcpt_map[n]] */
-	size_t nmap;
-	char url[600];
-	char where[300];
-	char errbuf[CURL_ERROR_SIZE];
-};
 
 int smtp_global_init(void)
 {
@@ -470,146 +397,6 @@ nomem:
 	return NULL;
 }
 
-/* ---- judging the outcome ---- */
-
-static enum ob_status fail(struct smtp_result *res, enum ob_status st,
-                           const char *what, const char *detail)
-{
-	snprintf(res->reason, sizeof(res->reason), "%s%s%s", what,
-	         detail && *detail ? ": " : "", detail ? detail : "");
-	return st;
-}
-
-static enum ob_status by_class(int code)
-{
-	return code / 100 == 5 ? OB_UNAVAILABLE : OB_TEMPFAIL;
-}
-
-/* All RCPTs refused: permanent only if every refusal was. */
-static enum ob_status all_refused(struct smtp_client *c,
-                                  struct smtp_result *res)
-{
-	size_t i;
-
-	for (i = 0; i < c->nrcpt; i++) {
-		if (c->rcpt[i].code / 100 != 5)
-			return fail(res, OB_TEMPFAIL, "no recipient accepted",
-			            c->d.last_text);
-	}
-	return fail(res, OB_NOUSER, "every recipient refused", c->d.last_text);
-}
-
-/* A failed transaction where the server's reply says what happened. */
-static enum ob_status by_reply(struct smtp_client *c, struct smtp_result *res)
-{
-	const struct dialogue *d = &c->d;
-
-	switch (d->last_phase) {
-	case PH_MAIL:
-		return fail(res, by_class(d->last_code), "sender refused",
-		            d->last_text);
-	case PH_RCPT:
-		return all_refused(c, res);
-	case PH_DATA:
-	case PH_BODY:
-		return fail(res, by_class(d->last_code), "message refused",
-		            d->last_text);
-	case PH_AUTH:
-		res->setup_error = true;
-		return fail(res, OB_NOPERM, "authentication refused",
-		            d->last_text);
-	default:
-		return fail(res, OB_TEMPFAIL, "server refused the session",
-		            d->last_text);
-	}
-}
-
-static enum ob_status by_curl(struct smtp_client *c, CURLcode rc,
-                              struct smtp_result *res)
-{
-	const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
-
-	res->setup_error = rc == CURLE_LOGIN_DENIED ||
-	                   rc == CURLE_USE_SSL_FAILED ||
-	                   rc == CURLE_PEER_FAILED_VERIFICATION;
-	switch (rc) {
-	case CURLE_LOGIN_DENIED:
-		return fail(res, OB_NOPERM, "authentication refused",
-		            c->d.last_phase == PH_AUTH ? c->d.last_text : detail);
-	case CURLE_USE_SSL_FAILED:
-		return fail(res, OB_TEMPFAIL, "server does not offer STARTTLS, "
-		            "which tls starttls requires; nothing sent", NULL);
-	case CURLE_PEER_FAILED_VERIFICATION:
-		return fail(res, OB_TEMPFAIL, "server certificate not trusted",
-		            detail);
-	case CURLE_OUT_OF_MEMORY:
-		return fail(res, OB_SOFTWARE, "out of memory", NULL);
-	case CURLE_WEIRD_SERVER_REPLY:
-		return fail(res, OB_PROTOCOL, "protocol error", detail);
-	case CURLE_OPERATION_TIMEDOUT:
-		return fail(res, OB_TEMPFAIL, "timed out", detail);
-	default:
-		return fail(res, OB_TEMPFAIL, detail, NULL);
-	}
-}
-
-static enum ob_status judge(struct smtp_client *c, CURLcode rc,
-                            struct smtp_result *res)
-{
-	const struct dialogue *d = &c->d;
-
-	res->setup_error = d->abort_noauth;
-	if (d->abort_noauth)
-		return fail(res, OB_NOPERM, "server offers no authentication "
-		            "but a user is configured; nothing sent", NULL);
-	if (d->read_failed)
-		return fail(res, OB_IOERR, "cannot read the spooled message",
-		            strerror(d->read_errno));
-	if (rc == CURLE_OK && d->data_code / 100 == 2)
-		return OB_OK;
-	if (rc != CURLE_OK && d->param_fault != 0)
-		return fail(res, OB_PROTOCOL, "protocol error: the server "
-		            "refused parameters it offered", d->fault_text);
-	if (rc != CURLE_OK && d->too_many_code != 0)
-		return fail(res, OB_TEMPFAIL, "server limit reached",
-		            d->too_many_text);
-	if (rc != CURLE_OK && d->last_code >= 400)
-		return by_reply(c, res);
-	if (rc == CURLE_OK)
-		return fail(res, OB_PROTOCOL, "no reply to the message", NULL);
-	return by_curl(c, rc, res);
-}
-
-static void settle_rcpts(struct smtp_client *c, struct smtp_result *res)
-{
-	size_t i;
-
-	for (i = 0; i < c->nrcpt; i++) {
-		struct smtp_rcpt *r = &c->rcpt[i];
-
-		if (r->code == 0 && c->d.too_many_code != 0) {
-			/* not sent after a "too many" reply: the same answer */
-			r->code = c->d.too_many_code;
-			str_copy(r->text, sizeof(r->text), c->d.too_many_text);
-		}
-		if (c->d.param_fault != 0 &&
-		    smtp_wire_param_fault(r->code, r->text))
-			r->state = RCPT_TEMP;   /* the relay's fault, logged */
-		else if (r->code / 100 == 5)
-			r->state = RCPT_PERM;
-		else if (r->code / 100 == 4)
-			r->state = RCPT_TEMP;
-		else if (res->status == OB_OK && r->code / 100 == 2)
-			r->state = RCPT_OK;
-		else
-			r->state = res->status == OB_UNAVAILABLE ? RCPT_PERM
-			                                          : RCPT_TEMP;
-		if (r->state != RCPT_OK && r->code / 100 != 4 &&
-		    r->code / 100 != 5)
-			str_copy(r->text, sizeof(r->text), res->reason);
-	}
-}
-
 /* ---- sending ---- */
 
 /* "host[address]:port" as Postfix logs it; the address once known. */
@@ -679,7 +466,7 @@ static void show_trust(struct smtp_client *c, const char *prefix)
  * store before it counts; a handshake that store verified (re)writes the
  * cache. learn: the handshake was verified (not a --check without it).
  */
-static CURLcode perform_trusted(struct smtp_client *c, bool learn)
+CURLcode smtp_perform_trusted(struct smtp_client *c, bool learn)
 {
 	struct curl_certinfo *ci = NULL;
 	CURLcode rc;
@@ -724,7 +511,7 @@ static CURLcode session(struct smtp_client *c, bool *reused)
 		return CURLE_OUT_OF_MEMORY;
 	c->authed = false;
 	curl_easy_setopt(c->curl, CURLOPT_VERBOSE, 1L);
-	rc = perform_trusted(c, c->p.verify);
+	rc = smtp_perform_trusted(c, c->p.verify);
 	if (rc != CURLE_OK)
 		return rc;
 	if (xact_attach(&c->x, c->curl, c->p.timeout, &hooks) != 0) {
@@ -868,7 +655,7 @@ enum ob_status smtp_send(struct smtp_client *c, const char *sender,
 	str_copy(res->where, sizeof(res->where), c->where);
 	res->rcpt = calloc(nrcpt ? nrcpt : 1, sizeof(*res->rcpt));
 	if (res->rcpt == NULL || nrcpt == 0 || lseek(fd, 0, SEEK_SET) != 0) {
-		res->status = fail(res, nrcpt ? OB_SOFTWARE : OB_DATAERR,
+		res->status = smtp_fail(res, nrcpt ? OB_SOFTWARE : OB_DATAERR,
 		                   nrcpt ? "cannot prepare the transfer"
 		                         : "no recipients", NULL);
 		return res->status;
@@ -878,115 +665,22 @@ enum ob_status smtp_send(struct smtp_client *c, const char *sender,
 	c->nrcpt = nrcpt;
 	rc = transfer(c, sender, rcpts, nrcpt, params, fd, size);
 	relay_name(c, res);
-	res->status = judge(c, rc, res);
+	res->status = smtp_judge(c, rc, res);
 	res->session_failed = res->status != OB_OK &&
 	                      res->status != OB_IOERR &&
 	                      res->status != OB_SOFTWARE &&
 	                      (c->d.phase < PH_MAIL || c->d.abort_noauth);
 	res->too_many = c->d.too_many_code != 0;
 	if (res->too_many && res->status == OB_OK)
-		fail(res, OB_OK, "server limit reached", c->d.too_many_text);
+		smtp_fail(res, OB_OK, "server limit reached", c->d.too_many_text);
 	if (res->status == OB_OK)
 		str_copy(res->reply, sizeof(res->reply), c->d.data_text);
-	settle_rcpts(c, res);
+	smtp_settle_rcpts(c, res);
 	if (c->open && !c->x.usable)
 		drop(c);
 	c->rcpt = NULL;
 	c->nrcpt = 0;
 	return res->status;
-}
-
-/* ---- probing (outbox --check) ---- */
-
-static void cert_field(struct curl_slist *l, const char *name, char *out,
-                       size_t n)
-{
-	size_t k = strlen(name);
-
-	for (; l != NULL; l = l->next) {
-		if (strncmp(l->data, name, k) == 0 && l->data[k] == ':') {
-			str_copy(out, n, l->data + k + 1);
-			return;
-		}
-	}
-}
-
-static void probe_cert(struct smtp_client *c, struct smtp_probe *p)
-{
-	struct curl_certinfo *ci = NULL;
-
-	if (curl_easy_getinfo(c->curl, CURLINFO_CERTINFO, &ci) != CURLE_OK ||
-	    ci == NULL || ci->num_of_certs < 1)
-		return;
-	p->have_cert = true;
-	cert_field(ci->certinfo[0], "Subject", p->subject, sizeof(p->subject));
-	cert_field(ci->certinfo[0], "Issuer", p->issuer, sizeof(p->issuer));
-	cert_field(ci->certinfo[0], "Start Date", p->start, sizeof(p->start));
-	cert_field(ci->certinfo[0], "Expire Date", p->expire,
-	           sizeof(p->expire));
-}
-
-/* Which step failed, from libcurl's result and where the dialogue was. */
-static const char *failed_step(const struct dialogue *d, CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST: return "DNS lookup";
-	case CURLE_COULDNT_CONNECT: return "connect";
-	case CURLE_USE_SSL_FAILED: return "STARTTLS";
-	case CURLE_PEER_FAILED_VERIFICATION: return "certificate";
-	case CURLE_SSL_CONNECT_ERROR: return "TLS handshake";
-	case CURLE_LOGIN_DENIED: return "AUTH";
-	default: break;
-	}
-	switch (d->phase) {
-	case PH_CONNECT: return "greeting";
-	case PH_EHLO: return "EHLO";
-	case PH_STARTTLS: return "STARTTLS";
-	case PH_AUTH: return "AUTH";
-	default: return "session";
-	}
-}
-
-int smtp_probe(struct smtp_client *c, bool verify, struct smtp_probe *p)
-{
-	long v = verify ? 1L : 0L;
-	char *ip = NULL;
-	long port = 0;
-	CURLcode rc;
-
-	memset(p, 0, sizeof(*p));
-	memset(&c->d, 0, sizeof(c->d));
-	c->errbuf[0] = '\0';
-	c->certinfo = true;
-	curl_easy_setopt(c->curl, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_CERTINFO, 1L);
-	if (c->p.tls != SMTP_TLS_OFF) {
-		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, v);
-		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, v * 2);
-	}
-	if (!verify)
-		c->trust.active = false;        /* nothing to learn, or fail */
-	rc = perform_trusted(c, verify);
-	trust_describe(&c->trust, p->trust, sizeof(p->trust));
-	if (curl_easy_getinfo(c->curl, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
-	    ip != NULL)
-		str_copy(p->address, sizeof(p->address), ip);
-	curl_easy_getinfo(c->curl, CURLINFO_PRIMARY_PORT, &port);
-	p->port = port;
-	probe_cert(c, p);
-	str_copy(p->tls, sizeof(p->tls), c->d.tls);
-	str_copy(p->caps, sizeof(p->caps), c->d.caps);
-	p->auth_code = c->d.auth_code;
-	str_copy(p->auth_text, sizeof(p->auth_text), c->d.auth_text);
-	p->authed = c->authed;
-	p->ok = rc == CURLE_OK;
-	if (!p->ok) {
-		str_copy(p->step, sizeof(p->step), failed_step(&c->d, rc));
-		str_copy(p->error, sizeof(p->error),
-		         c->d.last_code >= 400 ? c->d.last_text :
-		         c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-	}
-	return p->ok ? 0 : -1;
 }
 
 int smtp_socket(struct smtp_client *c)
