@@ -701,7 +701,7 @@ static void body_take(struct message_parser *p, const char *d, size_t n)
 }
 
 /* d[0..n), bare CRs already LF: to the phase that takes it. */
-static int take(struct message_parser *p, const char *d, size_t n)
+static int to_phases(struct message_parser *p, const char *d, size_t n)
 {
 	int rc = OB_OK;
 	size_t used = 0;
@@ -755,17 +755,17 @@ enum ob_status message_parser_feed(struct message_parser *p,
 		if (p->held_cr) {
 			p->held_cr = false;
 			if (d[i] == '\n') {
-				p->rc = take(p, "\r\n", 2);
+				p->rc = to_phases(p, "\r\n", 2);
 				i++;
 			} else {
-				p->rc = take(p, "\n", 1);
+				p->rc = to_phases(p, "\n", 1);
 			}
 			continue;
 		}
 		cr = memchr(d + i, '\r', len - i);
 		span = cr != NULL ? (size_t)(cr - d - i) : len - i;
 		if (span > 0)
-			p->rc = take(p, d + i, span);
+			p->rc = to_phases(p, d + i, span);
 		i += span;
 		if (cr != NULL) {
 			p->held_cr = true;
@@ -784,7 +784,7 @@ enum ob_status message_parser_end(struct message_parser *p)
 {
 	if (p->rc == OB_OK && p->held_cr && p->phase != P_DONE) {
 		p->held_cr = false;
-		p->rc = take(p, "\n", 1);       /* a CR at the end: a line end */
+		p->rc = to_phases(p, "\n", 1);       /* a CR at the end: a line end */
 	}
 	if (p->rc == OB_OK && p->phase == P_HEAD)
 		p->rc = p->s.linelen > 0 ? header_line(p, false, true)
