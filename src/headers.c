@@ -344,7 +344,8 @@ static void put_qualified(struct buf *b, const struct headers_field *f,
 		put(b, f->text[i], i >= x->voff && m < n &&
 		                   x->voff + s[m].start == i);
 		while (k < n && x->voff + s[k].local_end <= i + 1) {
-			if (!s[k].has_domain && x->voff + s[k].local_end == i + 1) {
+			if (domain != NULL && !s[k].has_domain &&
+			    x->voff + s[k].local_end == i + 1) {
 				put(b, '@', false);
 				put_str(b, domain);
 			}
@@ -499,22 +500,28 @@ static int add_reply_to(struct headers_out *o, size_t i,
                         const struct headers_field *f, const struct parsed *x,
                         const struct headers_policy *p)
 {
-	struct buf q = { 0 }, b = { 0 };
-	const char *t = f->text;
-	size_t len = f->len, voff = x->voff;
+	struct buf b = { 0 };
+	struct headers_field rt;
+	struct parsed y;
+	size_t vlen = f->len - x->voff;
+	char *text = malloc(9 + vlen);
 
-	if (p->domain != NULL && has_bare(x)) {
-		put_qualified(&q, f, x, p->domain);
-		if (q.nomem || q.over) {
-			free(q.p);
-			return q.nomem ? -1 : 0;
-		}
-		t = q.p;
-		len = q.len;
+	if (text == NULL)
+		return -1;
+	/* the From's value under the new name, written (qualified and
+	 * folded) as any changed field is: the name is 4 octets longer */
+	memcpy(text, "Reply-To:", 9);
+	memcpy(text + 9, f->text + x->voff, vlen);
+	rt.text = text;
+	rt.len = 9 + vlen;
+	if (scan(&rt, &y) != 0 || !y.ok) {
+		parsed_free(&y);
+		free(text);
+		return 0;
 	}
-	put_name(&b, "Reply-To", 8);
-	puts_n(&b, t + voff, len - voff);
-	free(q.p);
+	put_qualified(&b, &rt, &y, p->domain);
+	parsed_free(&y);
+	free(text);
 	if (b.nomem || b.over) {
 		free(b.p);
 		return b.nomem ? -1 : 0;
