@@ -333,7 +333,8 @@ static void keep_common(struct addr_list *seen, const struct addr_list *other)
 	for (i = 0; i < seen->count; i++) {
 		const char *id = seen->addrs[i];
 
-		if (bsearch(&id, other->addrs, other->count, sizeof(char *),
+		if (other->count > 0 &&
+		    bsearch(&id, other->addrs, other->count, sizeof(char *),
 		            cmp_id) != NULL)
 			addr_list_add(&both, id);
 	}
