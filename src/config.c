@@ -282,7 +282,7 @@ static int finish_one(struct parse_ctx *p)
 }
 
 /* The checks of finish_one for the default and then each account (whose
- * errors say which: "FILE: account NAME: ..."). */
+ * errors name the line of its "account" key: "FILE:LINE: account: ..."). */
 static int finish(struct parse_ctx *p)
 {
 	struct config *root = p->root;
@@ -294,8 +294,8 @@ static int finish(struct parse_ctx *p)
 	p->cfg = root;
 	rc = finish_one(p);
 	for (i = 0; rc == 0 && i < root->naccounts; i++) {
-		snprintf(where, sizeof(where), "%s: account %s", file,
-		         root->accounts[i].account);
+		snprintf(where, sizeof(where), "%s:%d: account", file,
+		         root->accounts[i].account_line);
 		p->file = where;
 		p->cfg = &root->accounts[i];
 		rc = finish_one(p);

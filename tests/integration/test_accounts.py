@@ -300,8 +300,8 @@ def test_environment_sets_the_default_account(outbox, relays, smarthost,
     (["account app", "  senders nobody"], 2, "senders: expected addresses"),
     (["account app", "  senders *x@b.example"], 2,
      "senders: expected addresses"),
-    (["account app", "  senders a@b.example"], None,
-     "account app: no smarthost configured"),
+    (["account app", "  senders a@b.example"], 1,
+     "account: no smarthost configured"),
 ])
 def test_config_errors_name_the_line(outbox, tmp_path, lines, where, why):
     cfg = outbox.write_config(tmp_path, "127.0.0.1:2", tls="off",
