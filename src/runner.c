@@ -261,6 +261,8 @@ int runner_run(struct store *q, const struct config *cfg,
                struct runner_stats *st, char *err, size_t errlen)
 {
 	struct run r = { q, cfg, ctx, o, st, { 0 }, { 0 }, { 0 } };
+
+	r.tally.account = cfg->account;
 	struct addr_list ids = { 0 };
 	size_t i;
 	int rc = 0;

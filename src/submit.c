@@ -190,6 +190,7 @@ static void record_attempt(struct job *j, const struct deliver_report *rep)
 
 	if (j->cfg->metrics_file == NULL)
 		return;
+	t.account = j->cfg->account;
 	metrics_note(&t, rep, false);
 	if (rep->not_tried && rep->held_kind == LIMITS_WAIT)
 		metrics_note_rate_wait(&t, rep->where);

@@ -345,3 +345,33 @@ def test_bounce_goes_through_the_account(outbox, smarthost, tmp_path):
     assert dsn[0].rcpt_tos == ["noreply@app.example.com"]
     assert dsn[0].auth_user == "appuser"
     assert relay.messages == []
+
+
+def test_metrics_count_each_account_apart(outbox, relays, tmp_path):
+    """Both accounts through one smarthost: the metrics file has a series
+    per account (the named one labelled account="app"), parsed by
+    prometheus_client, with the counts of each."""
+    from prometheus_client.parser import text_string_to_metric_families
+    relay, app = relays
+    q = tmp_path / "queue"
+    metrics = tmp_path / "outbox.prom"
+    lines = account_lines(app)
+    # account app sends through the default's smarthost with its user
+    relay.users.update(app.users)
+    lines[lines.index(f"  smarthost {app.hostport}")] = \
+        f"  smarthost {relay.hostport}"
+    cfg = write(outbox, tmp_path, relay, lines, queue=q,
+                metrics_file=metrics)
+    for sender in ("noreply@app.example.com", "orders@shop.example",
+                   "cron@example.com"):
+        assert send(outbox, cfg, sender).returncode == 0
+    assert {m.auth_user for m in relay.messages} == {
+        "appuser", "relayuser"}
+    sent = {}
+    for fam in text_string_to_metric_families(metrics.read_text()):
+        for s in fam.samples:
+            if s.name == "outbox_recipients_sent_total":
+                key = (s.labels["smarthost"], s.labels.get("account"))
+                sent[key] = s.value
+    assert sent == {(relay.hostport, None): 1.0,
+                    (relay.hostport, "app"): 2.0}, sent
