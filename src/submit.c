@@ -468,9 +468,17 @@ static enum ob_status run(struct job *j, int in_fd)
 	char err[1024];
 	enum ob_status st;
 
-	int r = envelope_sender(j->cfg, j->s->sender_arg, &j->sender, err,
-	                        sizeof(err));
+	int r = 0;
 
+	if (j->s->sender != NULL)       /* -bs: parsed at MAIL */
+		j->sender = strdup(j->s->sender);
+	else
+		r = envelope_sender(j->cfg, j->s->sender_arg, &j->sender, err,
+		                    sizeof(err));
+	if (r == 0 && j->sender == NULL) {
+		say(j, true, "out of memory");
+		return OB_SOFTWARE;
+	}
 	if (r != 0) {
 		say(j, true, "%s", err);
 		return r == -2 ? OB_NOPERM : OB_USAGE;
@@ -506,7 +514,7 @@ enum ob_status submit(const struct config *cfg, int in_fd,
 	enum ob_status st;
 
 	memset(&j, 0, sizeof(j));
-	j.cfg = envelope_account(cfg, s->sender_arg);
+	j.cfg = s->account ? s->account : envelope_account(cfg, s->sender_arg);
 	j.s = s;
 	j.spool = -1;
 	clock_gettime(CLOCK_MONOTONIC, &j.start);

@@ -375,3 +375,32 @@ def test_metrics_count_each_account_apart(outbox, relays, tmp_path):
                 sent[key] = s.value
     assert sent == {(relay.hostport, None): 1.0,
                     (relay.hostport, "app"): 2.0}, sent
+
+
+def test_bs_session_routes_each_message_by_its_mail_from(outbox, relays,
+                                                         tmp_path):
+    """One -bs session (Symfony Mailer's way), three messages: each MAIL
+    FROM selects its account, and the account's from-rewrite applies to
+    the sender it gives (parsed once, at MAIL)."""
+    relay, app = relays
+    lines = account_lines(app) + ["  from shop-bounces@shop.example",
+                                  "  from-rewrite always"]
+    cfg = write(outbox, tmp_path, relay, lines)
+    script = b"EHLO client.example\r\n"
+    for sender in ("orders@shop.example", "cron@example.com",
+                   "noreply@app.example.com"):
+        script += (f"MAIL FROM:<{sender}>\r\nRCPT TO:<rcpt@example.net>\r\n"
+                   f"DATA\r\nSubject: from {sender}\r\n\r\nbody\r\n.\r\n"
+                   ).encode()
+    script += b"QUIT\r\n"
+    r = outbox.run(["-bs"], script, config=cfg)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count(b"250 2.0.0 Ok:") == 3, r.stdout
+    assert relay.wait_idle() and app.wait_idle()
+    assert [m.mail_from for m in relay.messages] == ["cron@example.com"]
+    assert [m.mail_from for m in app.messages] == [
+        "shop-bounces@shop.example"] * 2
+    assert sorted(m.data.split(b"Subject: ")[1].split(b"\r\n")[0]
+                  for m in app.messages) == [
+        b"from noreply@app.example.com", b"from orders@shop.example"]
+    assert {m.auth_user for m in app.messages} == {"appuser"}
