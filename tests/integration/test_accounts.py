@@ -404,3 +404,52 @@ def test_bs_session_routes_each_message_by_its_mail_from(outbox, relays,
                   for m in app.messages) == [
         b"from noreply@app.example.com", b"from orders@shop.example"]
     assert {m.auth_user for m in app.messages} == {"appuser"}
+
+
+def test_rate_limits_count_each_account_apart(outbox, relays, tmp_path):
+    """Two accounts on one smarthost, each with rate-limit 1/min: each
+    sends its first message at once (a shared count would queue the
+    second account's), and each one's second waits in the queue."""
+    relay, app = relays
+    relay.users.update(app.users)
+    q = tmp_path / "queue"
+    lines = account_lines(app, hosts=[relay.hostport]) + \
+        ["  rate-limit 1/min"]
+    cfg = write(outbox, tmp_path, relay, lines, queue=q, rate_limit="1/min")
+    for sender in ("cron@example.com", "noreply@app.example.com"):
+        r = send(outbox, cfg, sender)
+        assert r.returncode == 0, r.stderr
+        assert "queued" not in r.stderr.decode(), r.stderr
+    assert sorted(m.auth_user for m in relay.messages) == ["appuser",
+                                                           "relayuser"]
+    for sender in ("cron@example.com", "noreply@app.example.com"):
+        r = send(outbox, cfg, sender)
+        assert r.returncode == 0, r.stderr
+        assert "rate-limit" in r.stderr.decode(), r.stderr
+    assert len(relay.messages) == 2
+    assert len(list((q / "msg").glob("*.env"))) == 2
+
+
+def test_a_hung_account_does_not_stall_the_others(outbox, relays,
+                                                  silent_server, tmp_path):
+    """The app's smarthost accepts and never speaks: one -q costs about
+    one timeout for it, the default account's queued messages go, and
+    the app's stay queued and due."""
+    import time
+    relay, app = relays
+    q = tmp_path / "queue"
+    lines = account_lines(app, hosts=[silent_server.hostport])
+    lines[lines.index("  timeout 5s")] = "  timeout 2s"
+    cfg = write(outbox, tmp_path, relay, lines, queue=q)
+    for i in range(5):
+        for sender in ("noreply@app.example.com", "cron@example.com"):
+            assert send(outbox, cfg, sender, "-odq").returncode == 0
+    t0 = time.monotonic()
+    r = outbox.run(["-q"], config=cfg, timeout=60)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert len(relay.messages) == 5
+    envs = list((q / "msg").glob("*.env"))
+    assert len(envs) == 5
+    assert all("account app" in p.read_text() for p in envs)
+    assert took < 2 * 2 + 3, took       # one timeout, not five
