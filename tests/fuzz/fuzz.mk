@@ -44,12 +44,12 @@ FUZZ_TARGETS  := address message config aliases smtpd mime headers params
 # build/fuzz/obj/ and linked into the targets that need it. fuzz_smtpd
 # needs the whole submission path, so it takes every module but main.c
 # (from an archive, so the linker keeps only what is referenced).
-FUZZ_MODS_address := address
-FUZZ_MODS_message := message message_io headers address util
+FUZZ_MODS_address := address addr_list
+FUZZ_MODS_message := message message_io headers address addr_list util
 FUZZ_MODS_config  := config config_keys config_accounts util
-FUZZ_MODS_aliases := aliases address util
+FUZZ_MODS_aliases := aliases address addr_list util
 FUZZ_MODS_mime    := mime util
-FUZZ_MODS_headers := headers address
+FUZZ_MODS_headers := headers address addr_list
 FUZZ_MODS_params  := params util
 FUZZ_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
 FUZZ_OBJS := $(FUZZ_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
