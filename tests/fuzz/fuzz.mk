@@ -45,7 +45,7 @@ FUZZ_TARGETS  := address message config aliases smtpd mime headers params
 # needs the whole submission path, so it takes every module but main.c
 # (from an archive, so the linker keeps only what is referenced).
 FUZZ_MODS_address := address addr_list
-FUZZ_MODS_message := message message_io headers address addr_list util
+FUZZ_MODS_message := message message_io message_fields headers address addr_list util
 FUZZ_MODS_config  := config config_keys config_accounts util
 FUZZ_MODS_aliases := aliases address addr_list util
 FUZZ_MODS_mime    := mime util
