@@ -14,6 +14,11 @@
 #   make -k fuzz-crashers  run the reproducers of open bugs in
 #                          tests/fuzz/crashers/NAME: "fixed" or "crashes" each
 #   make fuzz-smoke-NAME, fuzz-regress-NAME, fuzz-crashers-NAME: one target
+#   make fuzz-long         the long run for a nightly job, not CI's: every
+#                          target FUZZ_LONG_SECONDS (default 1200) one after
+#                          the other, the same checks as fuzz-smoke (CI's
+#                          60 s missed bugs in the header folding that 20
+#                          minutes found)
 #
 # Each target is compiled with clang -fsanitize=fuzzer,address,undefined
 # together with the src/*.c files it needs (FUZZ_MODS_* below), compiled for
@@ -97,7 +102,7 @@ FUZZ_TOOLCHAIN_OK := $(shell echo 'int LLVMFuzzerTestOneInput(const \
 	echo yes)
 endif
 
-.PHONY: fuzz fuzz-smoke fuzz-regress fuzz-crashers \
+.PHONY: fuzz-long fuzz fuzz-smoke fuzz-regress fuzz-crashers \
 	$(FUZZ_TARGETS:%=fuzz-smoke-%) $(FUZZ_TARGETS:%=fuzz-regress-%) \
 	$(FUZZ_TARGETS:%=fuzz-crashers-%)
 
@@ -201,6 +206,11 @@ endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_RULES,$(t))))
 
 fuzz-smoke: $(FUZZ_TARGETS:%=fuzz-smoke-%)
+
+FUZZ_LONG_SECONDS ?= 1200
+fuzz-long:
+	$(MAKE) -f $(firstword $(MAKEFILE_LIST)) fuzz-smoke \
+		FUZZ_SECONDS=$(FUZZ_LONG_SECONDS)
 
 fuzz-regress: $(FUZZ_TARGETS:%=fuzz-regress-%)
 
