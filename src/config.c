@@ -73,6 +73,8 @@ static int split_line(char *line, char **key, char **val, const char **why)
 	return 1;
 }
 
+static int account_begin(struct parse_ctx *p, const char *val);
+
 static int parse_line(struct parse_ctx *p, char *line)
 {
 	char *key = NULL, *val = NULL;
@@ -85,7 +87,7 @@ static int parse_line(struct parse_ctx *p, char *line)
 	if (r == 0)
 		return 0;
 	if (strcmp(key, "account") == 0)
-		return config_account_begin(p, val);
+		return account_begin(p, val);
 	if (strcmp(key, "senders") == 0)
 		return config_key_senders(p, key, val);
 	if (p->cfg->account != NULL && config_key_global(key))
@@ -98,6 +100,58 @@ static int parse_line(struct parse_ctx *p, char *line)
 		}
 	}
 	return config_bad(p, NULL, "unknown key");
+}
+
+/*
+ * "account NAME": a new account's config (the built-in defaults, not
+ * the keys above), where the keys that follow go (p->cfg).
+ */
+static int account_begin(struct parse_ctx *p, const char *val)
+{
+	struct config *root = p->root, *a;
+	size_t i;
+
+	if (p->line <= 0)
+		return config_bad(p, "account", "accounts are set in the config "
+		           "file; OUTBOX_* variables set the default account");
+	if (!config_account_name_ok(val))
+		return config_bad(p, "account", "expected a name of 1 to 64 "
+		           "letters, digits, '.', '_' or '-' (not \"default\")");
+	for (i = 0; i < root->naccounts; i++) {
+		if (strcmp(root->accounts[i].account, val) == 0)
+			return config_bad(p, "account", "an account of that name is "
+			           "already defined");
+	}
+	if (root->naccounts == CONFIG_MAX_ACCOUNTS)
+		return config_bad(p, "account", "too many accounts (at most 32)");
+	if (root->accounts == NULL)
+		root->accounts = calloc(CONFIG_MAX_ACCOUNTS,
+		                        sizeof(*root->accounts));
+	if (root->accounts == NULL)
+		return config_bad(p, "account", "out of memory");
+	a = &root->accounts[root->naccounts];
+	if (config_set_defaults(a, root->path) != 0 ||
+	    (a->account = strdup(val)) == NULL) {
+		config_free(a);
+		return config_bad(p, "account", "out of memory");
+	}
+	a->account_line = p->line;
+	a->parent = root;
+	root->naccounts++;
+	p->cfg = a;
+	return 0;
+}
+
+/* Free the named accounts of the default cfg. */
+static void accounts_free(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; cfg->accounts != NULL && i < cfg->naccounts; i++)
+		config_free(&cfg->accounts[i]);
+	free(cfg->accounts);
+	cfg->accounts = NULL;
+	cfg->naccounts = 0;
 }
 
 /* Set by main before loading: the caller is not the user outbox runs as. */
@@ -574,6 +628,6 @@ void config_free(struct config *cfg)
 	free(cfg->account);
 	for (i = 0; i < cfg->nsenders; i++)
 		free(cfg->senders[i]);
-	config_accounts_free(cfg);
+	accounts_free(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -8,6 +8,8 @@
  * default account's password never goes to another account's server.
  * The host-wide keys (the queue, the log, the domain...) are set once,
  * outside every section, and copied into each account at the end.
+ * The loader (config.c) makes and frees the accounts' configs; this file
+ * only fills and reads them.
  */
 #define _XOPEN_SOURCE 700
 #include "config_int.h"
@@ -52,42 +54,6 @@ bool config_account_name_ok(const char *name)
 			return false;
 	}
 	return true;
-}
-
-int config_account_begin(struct parse_ctx *p, const char *val)
-{
-	struct config *root = p->root, *a;
-	size_t i;
-
-	if (p->line <= 0)
-		return config_bad(p, "account", "accounts are set in the config "
-		           "file; OUTBOX_* variables set the default account");
-	if (!config_account_name_ok(val))
-		return config_bad(p, "account", "expected a name of 1 to 64 "
-		           "letters, digits, '.', '_' or '-' (not \"default\")");
-	for (i = 0; i < root->naccounts; i++) {
-		if (strcmp(root->accounts[i].account, val) == 0)
-			return config_bad(p, "account", "an account of that name is "
-			           "already defined");
-	}
-	if (root->naccounts == CONFIG_MAX_ACCOUNTS)
-		return config_bad(p, "account", "too many accounts (at most 32)");
-	if (root->accounts == NULL)
-		root->accounts = calloc(CONFIG_MAX_ACCOUNTS,
-		                        sizeof(*root->accounts));
-	if (root->accounts == NULL)
-		return config_bad(p, "account", "out of memory");
-	a = &root->accounts[root->naccounts];
-	if (config_set_defaults(a, root->path) != 0 ||
-	    (a->account = strdup(val)) == NULL) {
-		config_free(a);
-		return config_bad(p, "account", "out of memory");
-	}
-	a->account_line = p->line;
-	a->parent = root;
-	root->naccounts++;
-	p->cfg = a;
-	return 0;
 }
 
 /* One pattern: local@domain, or *@domain. */
@@ -179,17 +145,6 @@ int config_accounts_finish(struct parse_ctx *p)
 			return config_bad(p, "account", "out of memory");
 	}
 	return 0;
-}
-
-void config_accounts_free(struct config *cfg)
-{
-	size_t i;
-
-	for (i = 0; cfg->accounts != NULL && i < cfg->naccounts; i++)
-		config_free(&cfg->accounts[i]);
-	free(cfg->accounts);
-	cfg->accounts = NULL;
-	cfg->naccounts = 0;
 }
 
 const struct config *config_root(const struct config *cfg)

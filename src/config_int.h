@@ -40,9 +40,7 @@ int config_key_smarthost(struct parse_ctx *p, const char *key,
 /* Defaults for a fresh config (zeroed first): 0, or -1 out of memory. */
 int config_set_defaults(struct config *cfg, const char *path);
 
-/* config_accounts.c: "account NAME" starts a section (p->cfg becomes
- * the new account); "senders" lists who uses it. */
-int config_account_begin(struct parse_ctx *p, const char *val);
+/* config_accounts.c: "senders" lists who uses an account. */
 int config_key_senders(struct parse_ctx *p, const char *key,
                        const char *val);
 
@@ -52,8 +50,5 @@ bool config_key_global(const char *key);
 /* Once every account is checked: give each the default's host-wide
  * keys, and refuse an account no sender uses. 0, or -1 with p->err. */
 int config_accounts_finish(struct parse_ctx *p);
-
-/* Free the named accounts of the default cfg. */
-void config_accounts_free(struct config *cfg);
 
 #endif
