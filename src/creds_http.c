@@ -120,7 +120,7 @@ static CURL *handle(const struct config *cfg, const char *url,
 	if (cfg->ca_file != NULL || ca_bundle() != NULL) {
 		curl_easy_setopt(h, CURLOPT_CAINFO,
 		                 cfg->ca_file ? cfg->ca_file : ca_bundle());
-		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(h, CURLOPT_CAPATH, (char *)NULL);
 	}
 	return h;
 }
