@@ -182,7 +182,8 @@ static int parse_login_opt(struct cursor *c, struct options *opt,
 	else if (strcmp(name, "port") != 0 && strcmp(name, "login-timeout") != 0)
 		return 1;
 	else if (c->i + 1 >= c->argc)
-		return fail(c, "option needs an argument: --", name);
+		return fail(c, "option needs an argument", name[0] == 'p'
+		            ? "--port" : "--login-timeout");
 	else if (name[0] == 'p')
 		opt->login_port = c->argv[++c->i];
 	else
