@@ -22,7 +22,8 @@
 #include "util.h"
 
 #define DEVICE_CODE_MAX 2048
-#define SHOWN_MAX 512
+#define SHOWN_MAX 2048         /* a user code or URI from the server */
+#define SHOW_MAX (16 * 1024)    /* what login_show prints at most */
 #define SLOW_DOWN_SECS 5        /* RFC 8628 3.5 */
 #define DEFAULT_INTERVAL 5      /* RFC 8628 3.2 */
 #define DEFAULT_EXPIRES 900
@@ -165,10 +166,14 @@ void login_client_auth(const struct login_ctx *lc, struct oauth_form *f)
 
 void login_show(FILE *out, const char *text)
 {
-	char shown[4 * SHOWN_MAX + 1];
+	size_t n = strnlen(text, SHOW_MAX);
+	char *shown = malloc(4 * n + 1);
 
-	str_escape_ctl(shown, sizeof(shown), text, strnlen(text, SHOWN_MAX));
+	if (shown == NULL)
+		return;
+	str_escape_ctl(shown, 4 * n + 1, text, n);
 	fputs(shown, out);
+	free(shown);
 }
 
 enum ob_status login_finish(struct login_ctx *lc, const struct oauth_reply *r,
@@ -200,6 +205,7 @@ enum ob_status login_finish(struct login_ctx *lc, const struct oauth_reply *r,
 	secure_zero(rt, cap);
 	free(rt);
 	if (st == OB_OK) {
+		oauth_cache_forget(lc->cfg);    /* an earlier sign-in's token */
 		fprintf(lc->out, "Signed in: the refresh token is stored in ");
 		login_show(lc->out, path);
 		fprintf(lc->out, " (mode 0600).\n");

@@ -143,6 +143,15 @@ static char *cache_path(const struct config *cfg)
 	return p;
 }
 
+void oauth_cache_forget(const struct config *cfg)
+{
+	char *path = cache_path(cfg);
+
+	if (path != NULL)
+		unlink(path);
+	free(path);
+}
+
 /* The cached token when it is still good for a while. */
 static char *cached_token(const char *path)
 {

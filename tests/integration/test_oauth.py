@@ -167,6 +167,18 @@ def test_device_login_stores_refresh_token_then_sends(outbox, smarthost,
     refresh = [q for q in srv.requests if q.path == "/token"][-1]
     assert refresh.field("refresh_token") == first["refresh_token"]
     s.assert_private_refresh_token(last["refresh_token"])
+    cache = s.qdir / "oauth-token"
+    assert last["access_token"] in cache.read_text()
+
+    # signing in again drops the cached token of the earlier sign-in: the
+    # next send does not present it (no refused AUTH first)
+    srv.pending_polls = 0
+    s.login("--device")
+    assert not cache.exists()
+    s.send("after the second login")
+    assert len(s.sh.messages) == 2
+    assert [a.ok for a in s.sh.oauth_attempts] == [True, True]
+    assert s.sh.oauth_attempts[-1].token == srv.issued[-1]["access_token"]
     s.assert_no_leak()
 
 
