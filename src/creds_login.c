@@ -359,12 +359,14 @@ static enum ob_status device_flow(struct login_ctx *lc, char *err,
 static enum ob_status login_check(const struct config *cfg, char *err,
                                   size_t errlen)
 {
-	if (!oauth_config_is_oauth(cfg) || cfg->token_command != NULL ||
-	    cfg->oauth_client_id == NULL)
+	if (!oauth_config_is_oauth(cfg) || cfg->oauth_client_id == NULL)
 		snprintf(err, errlen, "--oauth-login needs auth xoauth2 (or "
-		         "oauth-bearer) with oauth-provider or oauth-token-url, "
-		         "oauth-client-id and oauth-refresh-token-file in the "
-		         "config");
+		         "oauthbearer) with oauth-client-id and oauth-provider or "
+		         "oauth-token-url in the config (see OAUTH2 in "
+		         "outbox.conf(5))");
+	else if (cfg->token_command != NULL)
+		snprintf(err, errlen, "--oauth-login is for outbox's own grants: "
+		         "with token-command, that program gets the tokens");
 	else if (cfg->oauth_grant != OAUTH_GRANT_REFRESH)
 		snprintf(err, errlen, "oauth-grant client-credentials needs no "
 		         "login: outbox gets its tokens with the client secret");

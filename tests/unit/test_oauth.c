@@ -366,6 +366,37 @@ static void test_keys_in_a_file(void **state)
 	}
 }
 
+/* ---- the login refuses configs it cannot use, before any request ---- */
+
+static void test_login_refusals(void **state)
+{
+	struct login_opts lo = { LOGIN_FLOW_DEFAULT, 0, 0, stdout };
+	struct config cfg;
+	char err[512];
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.user = "u";
+	cfg.oauth_client_id = "id";
+	cfg.oauth_refresh_token_file = "/nonexistent/rt";
+	assert_int_equal(login_run(&cfg, &lo, err, sizeof(err)), OB_CONFIG);
+	assert_non_null(strstr(err, "--oauth-login needs auth xoauth2"));
+	cfg.auth = "XOAUTH2";
+	cfg.token_command = "/bin/true";
+	assert_int_equal(login_run(&cfg, &lo, err, sizeof(err)), OB_CONFIG);
+	assert_non_null(strstr(err, "with token-command, that program"));
+	cfg.token_command = NULL;
+	cfg.oauth_token_url = "https://127.0.0.1:1/token";
+	lo.flow = LOGIN_FLOW_DEVICE;       /* no device endpoint configured */
+	assert_int_equal(login_run(&cfg, &lo, err, sizeof(err)), OB_CONFIG);
+	assert_string_equal(err, "the device login needs oauth-device-url (or "
+	                    "oauth-provider microsoft; or use --browser)");
+	lo.flow = LOGIN_FLOW_DEFAULT;      /* no preset, no URL: the browser */
+	assert_int_equal(login_run(&cfg, &lo, err, sizeof(err)), OB_CONFIG);
+	assert_string_equal(err, "the browser login needs oauth-auth-url (or "
+	                    "oauth-provider; or use --device)");
+}
+
 /* ---- the login's pure parts ---- */
 
 static void test_query_get(void **state)
@@ -428,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_config_check),
 		cmocka_unit_test(test_login_command),
 		cmocka_unit_test(test_keys_in_a_file),
+		cmocka_unit_test(test_login_refusals),
 		cmocka_unit_test(test_query_get),
 		cmocka_unit_test(test_b64url_and_pkce),
 	};
