@@ -311,10 +311,17 @@ static void test_login_command(void **state)
  * with the error in err. */
 static int load(const char *extra, char *err, size_t errlen)
 {
-	char path[] = "/tmp/test_oauth.XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	char path[64];
 	struct config cfg;
-	int fd = mkstemp(path), rc;
-	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	int fd, rc;
+	FILE *f;
+
+	if (tmp == NULL || tmp[0] != '/' || strlen(tmp) > 40)
+		tmp = "/tmp";
+	snprintf(path, sizeof(path), "%s/test_oauth.XXXXXX", tmp);
+	fd = mkstemp(path);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
 
 	assert_non_null(f);
 	fprintf(f, "smarthost mail.example.com\nuser u\nauth xoauth2\n%s",
