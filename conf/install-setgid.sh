@@ -28,12 +28,15 @@ if [ -f "$d$conf" ]; then
 	chown "root:$g" "$d$conf"
 	chmod 0640 "$d$conf"
 	echo "$conf: root:$g 0640"
-	pw=$(awk '$1 == "password-file" { gsub(/"/, "", $2); print $2 }' "$d$conf")
-	if [ -n "$pw" ] && [ -f "$d$pw" ]; then
-		chown "root:$g" "$d$pw"
-		chmod 0640 "$d$pw"
-		echo "$pw: root:$g 0640"
-	fi
+	# every account's password file (one per account section)
+	awk '$1 == "password-file" { gsub(/"/, "", $2); print $2 }' "$d$conf" |
+	while IFS= read -r pw; do
+		if [ -n "$pw" ] && [ -f "$d$pw" ]; then
+			chown "root:$g" "$d$pw"
+			chmod 0640 "$d$pw"
+			echo "$pw: root:$g 0640"
+		fi
+	done
 	# a log file is everyone's: root's, group-writable, made here (a
 	# user's outbox never creates it)
 	log=$(awk '$1 == "log" { gsub(/"/, "", $2); print $2 }' "$d$conf" | tail -n 1)

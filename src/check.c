@@ -141,12 +141,14 @@ static enum ob_status check_one(const struct config *cfg, size_t i,
 		return OB_OK;
 	}
 	fprintf(out, "  result:       FAILED at %s: %s\n\n", p.step, p.error);
-	fprintf(stderr, "outbox: check: %s:%d: %s failed: %s\n", h->host,
-	        h->port, p.step, p.error);
+	fprintf(stderr, "outbox: check: %s%s%s%s:%d: %s failed: %s\n",
+	        cfg->account ? "account " : "", cfg->account ? cfg->account : "",
+	        cfg->account ? ": " : "", h->host, h->port, p.step, p.error);
 	return strcmp(p.step, "AUTH") == 0 ? OB_NOPERM : OB_TEMPFAIL;
 }
 
-enum ob_status check_run(const struct config *cfg, FILE *out)
+/* One account's smarthosts (the whole config when it has no others). */
+static enum ob_status check_account(const struct config *cfg, FILE *out)
 {
 	enum ob_status st = OB_OK, one;
 	struct creds *creds = creds_new(cfg);
@@ -154,15 +156,16 @@ enum ob_status check_run(const struct config *cfg, FILE *out)
 	char err[400];
 	size_t i;
 
-	if (creds == NULL || smtp_global_init() != 0) {
-		fprintf(stderr, "outbox: check: %s\n", creds == NULL ?
-		        "out of memory" : "cannot initialise libcurl");
-		creds_free(creds);
+	if (creds == NULL) {
+		fprintf(stderr, "outbox: check: out of memory\n");
 		return OB_SOFTWARE;
 	}
 	if (creds_get(creds, false, &secret, err, sizeof(err)) != 0) {
 		fprintf(out, "credentials: FAILED: %s\n", err);
-		fprintf(stderr, "outbox: check: credentials failed: %s\n", err);
+		fprintf(stderr, "outbox: check: %s%s%scredentials failed: %s\n",
+		        cfg->account ? "account " : "",
+		        cfg->account ? cfg->account : "",
+		        cfg->account ? ": " : "", err);
 		creds_free(creds);
 		return OB_CONFIG;
 	}
@@ -172,6 +175,29 @@ enum ob_status check_run(const struct config *cfg, FILE *out)
 			st = one;
 	}
 	creds_free(creds);
+	return st;
+}
+
+enum ob_status check_run(const struct config *cfg, FILE *out)
+{
+	enum ob_status st = OB_OK, one;
+	size_t i;
+
+	if (smtp_global_init() != 0) {
+		fprintf(stderr, "outbox: check: cannot initialise libcurl\n");
+		return OB_SOFTWARE;
+	}
+	cfg = config_root(cfg);
+	for (i = 0; i <= cfg->naccounts; i++) {
+		const struct config *a = i == 0 ? cfg : &cfg->accounts[i - 1];
+
+		if (cfg->naccounts > 0)
+			fprintf(out, "account %s:\n",
+			        config_account_name(a));
+		one = check_account(a, out);
+		if (one != OB_OK)
+			st = one;
+	}
 	fprintf(out, "%s\n", st == OB_OK ? "all smarthosts passed"
 	                                 : "some smarthost failed");
 	return st;

@@ -85,6 +85,13 @@ static int parse_line(struct parse_ctx *p, char *line)
 		return config_bad(p, NULL, why);
 	if (r == 0)
 		return 0;
+	if (strcmp(key, "account") == 0)
+		return config_account_begin(p, val);
+	if (strcmp(key, "senders") == 0)
+		return config_key_senders(p, key, val);
+	if (p->cfg->account != NULL && config_key_global(key))
+		return config_bad(p, key, "applies to every account: set it "
+		           "above the first account section");
 	for (i = 0; i < CONFIG_NKEYS; i++) {
 		if (strcmp(CONFIG_KEYS[i].name, key) == 0) {
 			p->cfg->key_line[i] = p->line;
@@ -206,7 +213,7 @@ static int check_trusted(struct parse_ctx *p, const char *key,
 	return 0;
 }
 
-static int finish(struct parse_ctx *p)
+static int finish_one(struct parse_ctx *p)
 {
 	struct config *cfg = p->cfg;
 	size_t i;
@@ -251,7 +258,45 @@ static int finish(struct parse_ctx *p)
 	return finish_oauth(p);
 }
 
-static int set_defaults(struct config *cfg, const char *path)
+/* The checks of finish_one for the default and then each account (whose
+ * errors name the line of its "account" key: "FILE:LINE: account: ..."). */
+static int finish(struct parse_ctx *p)
+{
+	struct config *root = p->root;
+	const char *file = p->file;
+	char where[4200];
+	size_t i;
+	int rc;
+
+	p->cfg = root;
+	rc = finish_one(p);
+	for (i = 0; rc == 0 && i < root->naccounts; i++) {
+		snprintf(where, sizeof(where), "%s:%d: account", file,
+		         root->accounts[i].account_line);
+		p->file = where;
+		p->cfg = &root->accounts[i];
+		rc = finish_one(p);
+	}
+	p->file = file;
+	p->cfg = root;
+	if (rc == 0)
+		rc = config_accounts_finish(p);
+	return rc;
+}
+
+/* Does any account of cfg hold an inline password? */
+static bool inline_password(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->naccounts; i++) {
+		if (cfg->accounts[i].password != NULL)
+			return true;
+	}
+	return cfg->password != NULL;
+}
+
+int config_set_defaults(struct config *cfg, const char *path)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->tls = TLS_STARTTLS;
@@ -297,7 +342,7 @@ static int load_file(struct parse_ctx *p, const char *path)
 	}
 	rc = read_lines(p, f);
 	fclose(f);
-	if (rc == 0 && cfg->password != NULL && file_readable_by_others(&st)) {
+	if (rc == 0 && inline_password(cfg) && file_readable_by_others(&st)) {
 		snprintf(p->err, p->errlen, "%s: holds a password but other "
 		         "users can read it (chmod 600, or use password-file)",
 		         path);
@@ -308,10 +353,10 @@ static int load_file(struct parse_ctx *p, const char *path)
 
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
-	struct parse_ctx p = { cfg, path, 0, err, errlen, "" };
+	struct parse_ctx p = { cfg, path, 0, err, errlen, "", cfg };
 	int rc;
 
-	if (set_defaults(cfg, path) != 0) {
+	if (config_set_defaults(cfg, path) != 0) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
@@ -417,16 +462,17 @@ int config_load_env(const char *path, struct config *cfg, char *err,
                     size_t errlen)
 {
 	struct parse_ctx p = { cfg, path ? path : "environment", 0, err,
-	                       errlen, "" };
+	                       errlen, "", cfg };
 	int rc = 0;
 
-	if (set_defaults(cfg, path ? path : "(environment)") != 0) {
+	if (config_set_defaults(cfg, path ? path : "(environment)") != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	if (path != NULL)
 		rc = load_file(&p, path);
 	p.line = 0;
+	p.cfg = cfg;            /* the variables set the default account */
 	if (rc == 0)
 		rc = apply_env(&p);
 	p.file = path ? path : "environment (no config file)";
@@ -435,7 +481,8 @@ int config_load_env(const char *path, struct config *cfg, char *err,
 	return rc;
 }
 
-void config_show_sources(const struct config *cfg, FILE *out)
+static void show_sources(const struct config *cfg, const char *acct,
+                         FILE *out)
 {
 	char name[64];
 	size_t i;
@@ -448,9 +495,20 @@ void config_show_sources(const struct config *cfg, FILE *out)
 			fprintf(out, "outbox: config: %s from the environment (%s)\n",
 			        CONFIG_KEYS[i].name, name);
 		else
-			fprintf(out, "outbox: config: %s from %s line %d\n",
-			        CONFIG_KEYS[i].name, cfg->path, cfg->key_line[i]);
+			fprintf(out, "outbox: config: %s%s%s%s from %s line %d\n",
+			        acct ? "account " : "", acct ? acct : "",
+			        acct ? ": " : "", CONFIG_KEYS[i].name, cfg->path,
+			        cfg->key_line[i]);
 	}
+}
+
+void config_show_sources(const struct config *cfg, FILE *out)
+{
+	size_t i;
+
+	show_sources(cfg, NULL, out);
+	for (i = 0; i < cfg->naccounts; i++)
+		show_sources(&cfg->accounts[i], cfg->accounts[i].account, out);
 }
 
 static void free_secret(char *s)
@@ -494,5 +552,9 @@ void config_free(struct config *cfg)
 	free(cfg->oauth_device_url);
 	free(cfg->oauth_auth_url);
 	free(cfg->metrics_file);
+	free(cfg->account);
+	for (i = 0; i < cfg->nsenders; i++)
+		free(cfg->senders[i]);
+	config_accounts_free(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -20,6 +20,9 @@
 #define CONFIG_MAX_SMARTHOSTS 8
 #define CONFIG_LINE_MAX 4096
 #define CONFIG_MAX_KEYS 64
+#define CONFIG_MAX_ACCOUNTS 32
+#define CONFIG_MAX_SENDERS 32
+#define CONFIG_ACCOUNT_NAME_MAX 64
 
 enum tls_mode {
 	TLS_STARTTLS = 0, /* STARTTLS required (default) */
@@ -120,6 +123,21 @@ struct config {
 	struct rate_limit rates[CONFIG_MAX_RATES]; /* per smarthost */
 	size_t nrates;
 	char *metrics_file;         /* Prometheus text file, or NULL */
+
+	/* Accounts (outbox.conf(5) ACCOUNTS). The keys outside any
+	 * "account NAME" section form the default account: the struct
+	 * config_load fills. Each named account is a struct config of its
+	 * own (in the default's accounts[], file order) with its per-relay
+	 * keys, and copies of the default's host-wide keys (queue, log,
+	 * domain, aliases, lifetimes...), so whatever takes a config works
+	 * on an account unchanged. */
+	char *account;              /* its name; NULL for the default */
+	char *senders[CONFIG_MAX_SENDERS]; /* "senders": who uses it */
+	size_t nsenders;
+	int account_line;           /* where its section begins */
+	struct config *accounts;    /* the default's: the named ones */
+	size_t naccounts;
+	const struct config *parent; /* an account's default; NULL for it */
 };
 
 /*
@@ -152,6 +170,35 @@ bool config_env_present(void);
 
 /* Print, one line each, where every key that is set came from. */
 void config_show_sources(const struct config *cfg, FILE *out);
+
+/*
+ * The account that mail from sender (an envelope sender as the caller
+ * gave it, qualified: -f, the -bs MAIL FROM, or the login name at the
+ * domain) goes through: the first named account with a "senders"
+ * pattern that matches it (the exact address, or *@domain; letters'
+ * case does not matter), else the default account, cfg itself. cfg may
+ * be any account of the configuration.
+ */
+const struct config *config_account_for(const struct config *cfg,
+                                         const char *sender);
+
+/* The account called name (NULL or "": the default), or NULL when the
+ * configuration has none of that name. cfg may be any account of it. */
+const struct config *config_account_named(const struct config *cfg,
+                                          const char *name);
+
+/* The default account of the configuration cfg belongs to. */
+const struct config *config_root(const struct config *cfg);
+
+/* The account's name for log lines and listings ("default" for it). */
+const char *config_account_name(const struct config *cfg);
+
+/* Is name a valid account name (1-64 of letters, digits, '.', '_', '-',
+ * not "default")? */
+bool config_account_name_ok(const char *name);
+
+/* Set cfg->privileged in the default and every account. */
+void config_set_privileged_flag(struct config *cfg, bool on);
 
 /* Free everything cfg owns (wiping the password) and zero it. NULL is fine. */
 void config_free(struct config *cfg);

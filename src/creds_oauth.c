@@ -136,10 +136,14 @@ static char *cache_path(const struct config *cfg)
 
 	if (cfg->queue == NULL)
 		return NULL;
-	n = strlen(cfg->queue) + sizeof(OAUTH_CACHE_NAME) + 2;
+	/* each account caches its own token: oauth-token-NAME */
+	n = strlen(cfg->queue) + sizeof(OAUTH_CACHE_NAME) + 3 +
+	    (cfg->account ? strlen(cfg->account) : 0);
 	p = malloc(n);
 	if (p != NULL)
-		snprintf(p, n, "%s/%s", cfg->queue, OAUTH_CACHE_NAME);
+		snprintf(p, n, "%s/%s%s%s", cfg->queue, OAUTH_CACHE_NAME,
+		         cfg->account ? "-" : "",
+		         cfg->account ? cfg->account : "");
 	return p;
 }
 

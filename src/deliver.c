@@ -337,15 +337,17 @@ enum ob_status deliver_send(struct deliver_ctx *ctx, const char *sender,
 	return rep->status = summarise(rep, st, refused);
 }
 
-void deliver_log(const char *id, const struct deliver_rcpt *r, double delay,
-                 long tries)
+void deliver_log(const char *id, const char *account,
+                 const struct deliver_rcpt *r, double delay, long tries)
 {
 	const char *status = r->state == RCPT_OK ? "sent" :
 	                     r->state == RCPT_PERM ? "bounced" : "deferred";
 
 	log_event(r->state == RCPT_OK ? LOG_INFO : LOG_WARNING,
-	          "%s: to=<%s>, relay=%s, delay=%.2f, tries=%ld, status=%s (%s)",
-	          id, r->addr, r->relay[0] ? r->relay : "none", delay, tries,
+	          "%s: to=<%s>, relay=%s, %s%s%sdelay=%.2f, tries=%ld, "
+	          "status=%s (%s)", id, r->addr,
+	          r->relay[0] ? r->relay : "none", account ? "account=" : "",
+	          account ? account : "", account ? ", " : "", delay, tries,
 	          status, r->text);
 }
 

@@ -89,10 +89,11 @@ void deliver_report_free(struct deliver_report *rep);
 /*
  * Log one recipient's outcome in the shape Postfix admins grep for:
  * "ID: to=<x>, relay=host[addr]:port, delay=S, tries=N, status=sent (...)"
- * (status sent, deferred or bounced).
+ * (status sent, deferred or bounced); with account (a named account,
+ * NULL for the default) "account=NAME, " before the delay.
  */
-void deliver_log(const char *id, const struct deliver_rcpt *r, double delay,
-                 long tries);
+void deliver_log(const char *id, const char *account,
+                 const struct deliver_rcpt *r, double delay, long tries);
 
 /* The sockets of ctx's open connections (at most max); how many. */
 size_t deliver_fds(struct deliver_ctx *ctx, int *fds, size_t max);

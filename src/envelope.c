@@ -226,6 +226,28 @@ int envelope_sender(const struct config *cfg, const char *arg, char **out,
 	return 0;
 }
 
+const struct config *envelope_account(const struct config *cfg,
+                                      const char *arg)
+{
+	const struct config *root = config_root(cfg);
+	char *parsed = NULL, *q = NULL;
+	char why[200];
+	const struct config *a = root;
+
+	if (root->naccounts == 0)
+		return root;
+	if (addr_parse_one(arg ? arg : login_name(root), &parsed, why,
+	                   sizeof(why)) != 0)
+		return root;    /* envelope_sender says what is wrong */
+	if (parsed[0] != '\0')
+		q = qualify(parsed, envelope_domain(root));
+	if (q != NULL)
+		a = config_account_for(root, q);
+	free(q);
+	free(parsed);
+	return a;
+}
+
 static bool listed(const struct addr_list *l, const char *a)
 {
 	size_t i;

@@ -37,6 +37,18 @@ bool envelope_is_local(const char *addr);
  * Returns 0 with a malloc'd address in *out (caller frees); -1 for a bad
  * address, -2 when the caller may not use that sender (err says why).
  */
+/*
+ * The account (config.h) mail from arg goes through: arg (-f, -r or the
+ * MAIL FROM, as the caller gave it) or else the login name, qualified
+ * with envelope_domain() and matched against the accounts' "senders"
+ * before from-rewrite (each account has its own from and from-rewrite,
+ * so they can only apply once it is chosen). The default account for
+ * the null sender, a sender no account lists, and a bad address (which
+ * envelope_sender then refuses).
+ */
+const struct config *envelope_account(const struct config *cfg,
+                                      const char *arg);
+
 int envelope_sender(const struct config *cfg, const char *arg, char **out,
                     char *err, size_t errlen);
 

@@ -67,7 +67,9 @@ size_t limits_fds(const struct limits *l, int *fds, size_t max)
 static void host_key(const struct limits *l, size_t host, char *key,
                      size_t n)
 {
-	snprintf(key, n, "%s:%d", l->cfg->hosts[host].host,
+	/* a named account's traffic is counted apart from the others' */
+	snprintf(key, n, "%s%s%s:%d", l->cfg->account ? l->cfg->account : "",
+	         l->cfg->account ? "@" : "", l->cfg->hosts[host].host,
 	         l->cfg->hosts[host].port);
 }
 

@@ -3,7 +3,8 @@
  * every outbox process: at most max-connections connections at a time
  * (slots held by flock, freed when the process ends) and at most COUNT
  * messages in any PERIOD for each rate-limit (a send log), both kept by
- * the store. Above the store, beside the runner; deliver asks through
+ * the store (a named account's are its own: "NAME@host:port"). Above
+ * the store, beside the runner; deliver asks through
  * its gate (deliver_set_gate).
  */
 #ifndef OUTBOX_LIMITS_H

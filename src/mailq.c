@@ -33,6 +33,8 @@ static void list_one(FILE *out, const struct store_entry *e, off_t size,
 	else
 		fprintf(out, "    attempts %ld, next attempt %s%s (%s)\n",
 		        e->attempts, e->next <= now ? "" : "in ", next, when);
+	if (e->account != NULL)
+		fprintf(out, "    account %s\n", e->account);
 	if (e->last_error[0] != '\0')
 		fprintf(out, "    %s error: %s\n", failed ? "final" : "last",
 		        e->last_error);
@@ -76,7 +78,9 @@ static void json_one(FILE *out, const struct store_entry *e, off_t size,
 	fprintf(out, "],\"attempts\":%ld,\"next_attempt\":%lld,"
 	        "\"last_error\":", e->attempts, (long long)e->next);
 	json_string(out, e->last_error);
-	fprintf(out, ",\"uid\":%lu}", (unsigned long)e->uid);
+	fprintf(out, ",\"uid\":%lu,\"account\":", (unsigned long)e->uid);
+	json_string(out, e->account ? e->account : "default");
+	fputc('}', out);
 }
 
 struct tally {

@@ -373,7 +373,7 @@ static int load_config(const struct options *opt, struct config *cfg)
 		config_free(cfg);
 		return complain(OB_CONFIG, err);
 	}
-	cfg->privileged = privileged;
+	config_set_privileged_flag(cfg, privileged);
 	if (opt->verbose)
 		config_show_sources(cfg, stderr);
 	return EX_OK;

@@ -72,8 +72,9 @@ static bool good_name(const char *s)
 
 	if (n == 0 || n >= sizeof(((struct metrics_host *)0)->name))
 		return false;
+	/* a named account's: "NAME@host:port" (neither has an '@') */
 	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	              "0123456789.-_:[]") == n;
+	              "0123456789.-_:[]@") == n;
 }
 
 static struct metrics_host *find_or_add(struct metrics_host *h, size_t *n,
@@ -94,6 +95,18 @@ static struct metrics_host *find_or_add(struct metrics_host *h, size_t *n,
 
 /* ---- counting ---- */
 
+/* The counters' key of smarthost for account (NULL: the default's):
+ * "host:port", or "NAME@host:port". */
+static void account_key(const char *account, const char *smarthost,
+                        char *buf, size_t n)
+{
+	int k = snprintf(buf, n, "%s%s%s", account ? account : "",
+	                 account ? "@" : "", smarthost);
+
+	if (k < 0 || (size_t)k >= n)
+		buf[0] = '\0';         /* too long: not counted (good_name) */
+}
+
 void metrics_note(struct metrics_tally *t, const struct deliver_report *rep,
                   bool expired)
 {
@@ -105,9 +118,11 @@ void metrics_note(struct metrics_tally *t, const struct deliver_report *rep,
 		return;
 	for (i = 0; i < rep->nrcpt; i++) {
 		const struct deliver_rcpt *r = &rep->rcpt[i];
-		const char *name = r->where[0] ? r->where
-		                 : rep->where[0] ? rep->where : "none";
+		const char *where = r->where[0] ? r->where
+		                  : rep->where[0] ? rep->where : "none";
+		char name[sizeof(h->name)];
 
+		account_key(t->account, where, name, sizeof(name));
 		h = find_or_add(t->host, &t->n, TALLY_MAX, name);
 		if (h == NULL)
 			continue;
@@ -124,8 +139,11 @@ void metrics_note(struct metrics_tally *t, const struct deliver_report *rep,
 
 void metrics_note_rate_wait(struct metrics_tally *t, const char *smarthost)
 {
-	struct metrics_host *h = find_or_add(t->host, &t->n, TALLY_MAX,
-	                                     smarthost);
+	char name[sizeof(t->host[0].name)];
+	struct metrics_host *h;
+
+	account_key(t->account, smarthost, name, sizeof(name));
+	h = find_or_add(t->host, &t->n, TALLY_MAX, name);
 
 	if (h != NULL)
 		h->rate_waits++;
@@ -339,6 +357,20 @@ static unsigned long long per_host(const struct metrics_host *h, size_t k)
 	}
 }
 
+/* One sample of a per-smarthost family; a named account's key
+ * "NAME@host:port" gets the label account="NAME" too. */
+static void put_sample(struct text *t, const char *family, const char *key,
+                       unsigned long long v)
+{
+	const char *at = strchr(key, '@');
+
+	if (at == NULL)
+		put(t, "%s{smarthost=\"%s\"} %llu\n", family, key, v);
+	else
+		put(t, "%s{smarthost=\"%s\",account=\"%.*s\"} %llu\n", family,
+		    at + 1, (int)(at - key), key, v);
+}
+
 static void render(struct text *t, const struct state *s,
                    const struct summary *msg,
                    const struct summary *failed)
@@ -367,8 +399,8 @@ static void render(struct text *t, const struct state *s,
 	for (k = 0; k < sizeof(PER_HOST) / sizeof(PER_HOST[0]); k++) {
 		family(t, PER_HOST[k].name, PER_HOST[k].type, PER_HOST[k].help);
 		for (i = 0; i < s->n; i++)
-			put(t, "%s{smarthost=\"%s\"} %llu\n", PER_HOST[k].name,
-			    s->host[i].name, per_host(&s->host[i], k));
+			put_sample(t, PER_HOST[k].name, s->host[i].name,
+			           per_host(&s->host[i], k));
 	}
 }
 
@@ -531,8 +563,11 @@ static void update_locked(const struct config *cfg, struct store *q,
 		log_event(LOG_ERR, "metrics: cannot update the queue's counters "
 		          "file: %s", strerror(errno));
 	for (i = 0; i < cfg->nhosts; i++) {
+		char key[sizeof(name) + CONFIG_ACCOUNT_NAME_MAX + 1];
+
 		host_name(&cfg->hosts[i], name, sizeof(name));
-		find_or_add(s->host, &s->n, MAX_HOSTS, name);
+		account_key(cfg->account, name, key, sizeof(key));
+		find_or_add(s->host, &s->n, MAX_HOSTS, key);
 	}
 	if (summarise(q, STORE_MSG, &msg) != 0 ||
 	    summarise(q, STORE_FAILED, &failed) != 0) {

@@ -30,6 +30,8 @@ struct metrics_host {
 struct metrics_tally {
 	size_t n;
 	struct metrics_host host[CONFIG_MAX_SMARTHOSTS + 1];
+	const char *account;    /* a named account's (label account="NAME"
+	                           beside smarthost); NULL: the default's */
 };
 
 /*

@@ -31,6 +31,8 @@ struct run {
 	struct metrics_tally tally; /* for the metrics file */
 };
 
+static int cmp_id(const void *a, const void *b);
+
 static long backoff(const struct config *cfg, long attempts)
 {
 	long d = cfg->retry_min > 0 ? cfg->retry_min : 60;
@@ -81,8 +83,8 @@ static void settle(struct run *r, struct store_entry *e, int fd,
 	for (i = 0; i < rep->nrcpt; i++) {
 		const struct deliver_rcpt *d = &rep->rcpt[i];
 
-		deliver_log(e->id, d, (double)(now - e->created),
-		            e->attempts + 1);
+		deliver_log(e->id, r->cfg->account, d,
+		            (double)(now - e->created), e->attempts + 1);
 		if (d->state == RCPT_TEMP)
 			addr_list_add(&keep, d->addr);
 		else if (d->state == RCPT_PERM) {
@@ -147,13 +149,45 @@ static bool due(const struct run *r, const struct store_entry *e)
 	return e->next <= time(NULL);
 }
 
+/*
+ * The account e goes through: the one it names, or, when the config no
+ * longer has it, the one its sender selects now (said in the log).
+ */
+static const struct config *account_of(const struct run *r,
+                                       const struct store_entry *e)
+{
+	const struct config *a = config_account_named(r->cfg, e->account);
+
+	return a != NULL ? a : config_account_for(r->cfg, e->sender);
+}
+
+/* With several accounts, a run sends one account's messages (those of
+ * r->cfg): is id another's? (Read without the lock: an envelope is
+ * replaced whole, and the account of a message never changes.) */
+static bool not_ours(const struct run *r, const char *id)
+{
+	struct store_entry e;
+	bool other;
+
+	if (config_root(r->cfg)->naccounts == 0 ||
+	    store_load(r->q, STORE_MSG, id, &e) != 0)
+		return false;
+	other = account_of(r, &e) != r->cfg;
+	store_entry_free(&e);
+	return other;
+}
+
 /* Lock, load, send and settle one message. */
 static void process(struct run *r, const char *id, bool always)
 {
 	struct deliver_report rep;
 	struct store_entry e;
 	struct stat st;
-	int fd = store_lock(r->q, id);
+	int fd;
+
+	if (not_ours(r, id))
+		return;
+	fd = store_lock(r->q, id);
 
 	if (fd < 0) {
 		if (errno == EWOULDBLOCK) {
@@ -178,6 +212,11 @@ static void process(struct run *r, const char *id, bool always)
 		close(fd);
 		return;
 	}
+	if (e.account != NULL && config_account_named(r->cfg, e.account) ==
+	    NULL)
+		log_event(LOG_WARNING, "%s: account %s is not in the config any "
+		          "more; sent through account %s (its sender's)", id,
+		          e.account, config_account_name(r->cfg));
 	if ((always || due(r, &e)) && fstat(fd, &st) == 0) {
 		deliver_send(r->ctx, e.sender, &e.rcpts, &e.params, fd,
 		             st.st_size, &rep);
@@ -222,6 +261,8 @@ int runner_run(struct store *q, const struct config *cfg,
                struct runner_stats *st, char *err, size_t errlen)
 {
 	struct run r = { q, cfg, ctx, o, st, { 0 }, { 0 }, { 0 } };
+
+	r.tally.account = cfg->account;
 	struct addr_list ids = { 0 };
 	size_t i;
 	int rc = 0;
@@ -284,15 +325,79 @@ static int run_own(const struct config *cfg, struct store *q,
 	return rc;
 }
 
+/* seen := what both seen and other hold (sorted lists, as keep_seen
+ * makes them). */
+static void keep_common(struct addr_list *seen, const struct addr_list *other)
+{
+	struct addr_list both = { 0 };
+	size_t i;
+
+	for (i = 0; i < seen->count; i++) {
+		const char *id = seen->addrs[i];
+
+		if (other->count > 0 &&
+		    bsearch(&id, other->addrs, other->count, sizeof(char *),
+		            cmp_id) != NULL)
+			addr_list_add(&both, id);
+	}
+	addr_list_free(seen);
+	*seen = both;
+}
+
+static void add_stats(struct runner_stats *to, const struct runner_stats *st)
+{
+	to->tried += st->tried;
+	to->sent += st->sent;
+	to->deferred += st->deferred;
+	to->bounced += st->bounced;
+	to->locked += st->locked;
+	to->skipped += st->skipped;
+}
+
+/*
+ * run_own for each account in turn, the default first: each sends its
+ * own messages over its own connections. seen gets the messages every
+ * one of the runs saw (one committed during the runs is unseen).
+ */
+static int run_accounts(const struct config *root, struct store *q,
+                        const struct runner_opts *o, bool verbose,
+                        struct runner_stats *total, char *err,
+                        size_t errlen)
+{
+	struct addr_list *seen = total->seen, mine = { 0 };
+	struct runner_stats st = { 0 };
+	size_t i;
+	int rc = 0;
+
+	memset(total, 0, sizeof(*total));
+	total->seen = seen;
+	for (i = 0; i <= root->naccounts && !(o->stop && *o->stop); i++) {
+		const struct config *a = i == 0 ? root : &root->accounts[i - 1];
+
+		st.seen = seen == NULL ? NULL : i == 0 ? seen : &mine;
+		if (run_own(a, q, o, verbose, &st, err, errlen) != 0) {
+			rc = -1;
+			if (o->nids == 0)
+				break;  /* the queue cannot be read */
+		}
+		if (seen != NULL && i > 0)
+			keep_common(seen, &mine);
+		add_stats(total, &st);
+	}
+	addr_list_free(&mine);
+	return rc;
+}
+
 enum ob_status runner_run_once(const struct config *cfg, struct store *q,
                                const struct runner_opts *o, bool verbose)
 {
+	const struct config *root = config_root(cfg);
 	struct runner_stats st = { 0 }, late = { 0 };
 	struct addr_list seen = { 0 };
 	char err[512];
 
 	st.seen = &seen;
-	if (run_own(cfg, q, o, verbose, &st, err, sizeof(err)) != 0) {
+	if (run_accounts(root, q, o, verbose, &st, err, sizeof(err)) != 0) {
 		addr_list_free(&seen);
 		fprintf(stderr, "outbox: %s\n", err);
 		return strcmp(err, "out of memory") == 0 ? OB_SOFTWARE
@@ -302,7 +407,7 @@ enum ob_status runner_run_once(const struct config *cfg, struct store *q,
 	 * of one is this process's to send (that sender relies on it) */
 	if (o->nids == 0 && !(o->stop && *o->stop) &&
 	    runner_has_due_unseen(q, &seen, NULL))
-		run_own(cfg, q, o, verbose, &late, err, sizeof(err));
+		run_accounts(root, q, o, verbose, &late, err, sizeof(err));
 	addr_list_free(&seen);
 	if (verbose)
 		fprintf(stderr, "outbox: queue run: %zu tried, %zu sent, "
@@ -368,6 +473,7 @@ void runner_run_detached(const struct config *cfg, const char *only_id)
 
 	if (detach(NULL, 0) != 0)
 		return;
+	cfg = config_root(cfg);
 	log_open(cfg->log, cfg->privileged);
 	o.ids = &only_id;
 	o.nids = only_id != NULL;
@@ -499,6 +605,7 @@ int runner_add_bounce(struct store *q, const struct config *cfg,
 	fd = store_spool(q, id, err, sizeof(err));
 	str_copy(e.id, sizeof(e.id), id);
 	e.sender = (char *)"";
+	e.account = cfg->account;       /* the message's account carries it */
 	e.uid = uid;
 	e.created = e.next = time(NULL);
 	if (fd >= 0 && bounce_write(fd, datafd, &b) == 0 &&

@@ -33,7 +33,10 @@ struct session {
 	size_t pos, len;
 	bool eof;
 	bool have_mail;
-	char *sender;               /* MAIL FROM as "<addr>" */
+	char *sender;               /* the envelope sender MAIL FROM gives
+	                               (envelope_sender: qualified,
+	                               rewritten as its account says) */
+	const struct config *account; /* the account it selects */
 	struct addr_list rcpts;
 	struct params_set params;   /* MAIL's and each RCPT's parameters */
 	const char *host;
@@ -269,6 +272,7 @@ static void reset(struct session *s)
 {
 	free(s->sender);
 	s->sender = NULL;
+	s->account = NULL;
 	addr_list_free(&s->rcpts);
 	params_free(&s->params);
 	s->have_mail = false;
@@ -301,7 +305,12 @@ static int take_params(struct session *s, const char *p, bool mail,
 	return rc;
 }
 
-/* The sender rules of the command line (allow-from) apply to MAIL too. */
+/*
+ * The envelope sender of MAIL FROM:<addr>, parsed once here: its account
+ * (by the address as given) and the sender as that account makes it,
+ * kept in the session for the submission. The sender rules of the
+ * command line (allow-from) apply to MAIL too.
+ */
 static int check_sender(struct session *s, const char *addr)
 {
 	char err[300], *q = NULL;
@@ -309,8 +318,12 @@ static int check_sender(struct session *s, const char *addr)
 	int rc;
 
 	snprintf(path, sizeof(path), "<%s>", addr);
-	rc = envelope_sender(s->cfg, path, &q, err, sizeof(err));
-	free(q);
+	s->account = envelope_account(s->cfg, path);
+	rc = envelope_sender(s->account, path, &q, err, sizeof(err));
+	if (rc == 0)
+		s->sender = q;
+	else
+		free(q);
 	if (rc == -2)
 		reply(s, "550 5.7.1 %s", err);
 	else if (rc != 0)
@@ -323,7 +336,7 @@ static void do_mail(struct session *s, const struct smtpd_cmd *c)
 	char err[256];
 	char *addr = NULL;
 	const char *params;
-	size_t n;
+	int rc;
 
 	if (s->have_mail) {
 		reply(s, "503 5.5.1 Error: nested MAIL command");
@@ -340,19 +353,10 @@ static void do_mail(struct session *s, const struct smtpd_cmd *c)
 		params_free(&s->params);
 		return;
 	}
-	n = strlen(addr) + 3;
-	if (check_sender(s, addr) != 0) {
-		free(addr);
-		return;
-	}
-	s->sender = malloc(n);
-	if (s->sender != NULL)
-		snprintf(s->sender, n, "<%s>", addr);
+	rc = check_sender(s, addr);
 	free(addr);
-	if (s->sender == NULL) {
-		reply(s, "451 4.3.0 Out of memory");
+	if (rc != 0)
 		return;
-	}
 	s->have_mail = true;
 	reply(s, "250 2.1.0 Ok");
 }
@@ -443,7 +447,8 @@ static void do_data(struct session *s)
 	}
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	memset(&sub, 0, sizeof(sub));
-	sub.sender_arg = s->sender;
+	sub.sender = s->sender;         /* parsed at MAIL */
+	sub.account = s->account;
 	sub.rcpt_args = s->rcpts.addrs;
 	sub.nrcpt_args = s->rcpts.count;
 	sub.ignore_dots = true;

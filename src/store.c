@@ -335,6 +335,8 @@ static int write_env(struct store *q, const struct store_entry *e)
 	        "next %lld\nattempts %ld\nlast-error %s\n", e->sender,
 	        (unsigned long)e->uid, (long long)e->created,
 	        (long long)e->next, e->attempts, err);
+	if (e->account != NULL)
+		fprintf(f, "account %s\n", e->account);
 	for (i = 0; i < e->rcpts.count; i++)
 		fprintf(f, "rcpt <%s>\n", e->rcpts.addrs[i]);
 	if (write_params(f, e) != 0)
@@ -501,6 +503,11 @@ static int parse_env_line(struct store_entry *e, char *line, bool *has_uid)
 		str_copy(e->last_error, sizeof(e->last_error), val);
 		return 0;
 	}
+	if (strcmp(line, "account") == 0) {
+		free(e->account);
+		e->account = strdup(val);
+		return e->account ? 0 : -1;
+	}
 	switch (params_env_line(&e->params, line, val)) {
 	case 1: return 0;
 	case -1: return -1;
@@ -528,6 +535,7 @@ void store_entry_free(struct store_entry *e)
 	free(e->sender);
 	addr_list_free(&e->rcpts);
 	params_free(&e->params);
+	free(e->account);
 	memset(e, 0, sizeof(*e));
 }
 

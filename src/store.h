@@ -34,6 +34,8 @@ struct store_entry {
 	char last_error[300];
 	uid_t uid;              /* who submitted it */
 	struct params_set params;   /* DSN and BODY (none in older envelopes) */
+	char *account;          /* the config account it goes through; NULL
+	                           for the default (and older envelopes) */
 };
 
 /*

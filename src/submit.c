@@ -76,7 +76,7 @@ static void report(struct job *j, const struct deliver_report *rep)
 	for (i = 0; i < rep->nrcpt; i++) {
 		const struct deliver_rcpt *r = &rep->rcpt[i];
 
-		deliver_log(j->s->id, r, elapsed(&j->start), 1);
+		deliver_log(j->s->id, j->cfg->account, r, elapsed(&j->start), 1);
 		if (r->state == RCPT_PERM && r->text[0] != '\0' &&
 		    strcmp(r->text, rep->reason) != 0) {
 			say(j, true, "%s: recipient <%s> refused: %s", r->where,
@@ -106,6 +106,7 @@ static enum ob_status commit(struct job *j, const struct addr_list *rcpts,
 	}
 	str_copy(e.id, sizeof(e.id), j->s->id);
 	e.sender = j->sender;
+	e.account = j->cfg->account;    /* borrowed too */
 	e.rcpts = *rcpts;
 	e.params = j->params;       /* borrowed: e is not freed */
 	e.uid = getuid();
@@ -171,7 +172,8 @@ static void notify_refused(struct job *j, const struct deliver_report *rep)
 		deliver_send(ctx, "", &to, NULL, fd, lseek(fd, 0, SEEK_END),
 		             &brep);
 		for (i = 0; i < brep.nrcpt; i++)
-			deliver_log(j->s->id, &brep.rcpt[i], elapsed(&j->start), 1);
+			deliver_log(j->s->id, j->cfg->account, &brep.rcpt[i],
+			            elapsed(&j->start), 1);
 		deliver_report_free(&brep);
 	}
 	deliver_free(ctx);
@@ -188,6 +190,7 @@ static void record_attempt(struct job *j, const struct deliver_report *rep)
 
 	if (j->cfg->metrics_file == NULL)
 		return;
+	t.account = j->cfg->account;
 	metrics_note(&t, rep, false);
 	if (rep->not_tried && rep->held_kind == LIMITS_WAIT)
 		metrics_note_rate_wait(&t, rep->where);
@@ -398,8 +401,10 @@ static enum ob_status take_message(struct job *j, int in_fd)
 		say(j, true, "%s", err);
 		return st;
 	}
-	log_event(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu", j->s->id,
-	          j->sender, (long long)j->msg.size, j->rcpts.count);
+	log_event(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu%s%s",
+	          j->s->id, j->sender, (long long)j->msg.size, j->rcpts.count,
+	          j->cfg->account ? ", account=" : "",
+	          j->cfg->account ? j->cfg->account : "");
 	if (j->msg.from_rewritten)
 		log_event(LOG_INFO, "%s: header From rewritten: %s -> %s",
 		          j->s->id, j->msg.old_from[0] ? j->msg.old_from
@@ -463,9 +468,17 @@ static enum ob_status run(struct job *j, int in_fd)
 	char err[1024];
 	enum ob_status st;
 
-	int r = envelope_sender(j->cfg, j->s->sender_arg, &j->sender, err,
-	                        sizeof(err));
+	int r = 0;
 
+	if (j->s->sender != NULL)       /* -bs: parsed at MAIL */
+		j->sender = strdup(j->s->sender);
+	else
+		r = envelope_sender(j->cfg, j->s->sender_arg, &j->sender, err,
+		                    sizeof(err));
+	if (r == 0 && j->sender == NULL) {
+		say(j, true, "out of memory");
+		return OB_SOFTWARE;
+	}
 	if (r != 0) {
 		say(j, true, "%s", err);
 		return r == -2 ? OB_NOPERM : OB_USAGE;
@@ -501,7 +514,7 @@ enum ob_status submit(const struct config *cfg, int in_fd,
 	enum ob_status st;
 
 	memset(&j, 0, sizeof(j));
-	j.cfg = cfg;
+	j.cfg = s->account ? s->account : envelope_account(cfg, s->sender_arg);
 	j.s = s;
 	j.spool = -1;
 	clock_gettime(CLOCK_MONOTONIC, &j.start);
@@ -529,17 +542,37 @@ enum ob_status submit(const struct config *cfg, int in_fd,
 	return st;
 }
 
+/* -bv's lines for the recipients: the smarthost (the first; failover
+ * may take the next ones), and the account when there are several. */
+static void verify_account(const struct config *cfg,
+                           const struct addr_list *rcpts, FILE *out)
+{
+	bool named = config_root(cfg)->naccounts > 0;
+	char acct[CONFIG_ACCOUNT_NAME_MAX + 16] = "";
+	size_t i;
+
+	if (named) {
+		fprintf(out, "account: %s (smarthost %s port %d)\n",
+		        config_account_name(cfg), cfg->hosts[0].host,
+		        cfg->hosts[0].port);
+		snprintf(acct, sizeof(acct), " (account %s)",
+		         config_account_name(cfg));
+	}
+	for (i = 0; i < rcpts->count; i++)
+		fprintf(out, "%s... deliverable: via smarthost %s%s\n",
+		        rcpts->addrs[i], cfg->hosts[0].host, acct);
+}
+
 enum ob_status submit_verify(const struct config *cfg, int in_fd,
                              struct submission *s, FILE *out)
 {
 	struct job j;
 	char err[1024];
 	enum ob_status st = OB_OK;
-	size_t i;
 	int r, in;
 
 	memset(&j, 0, sizeof(j));
-	j.cfg = cfg;
+	j.cfg = cfg = envelope_account(cfg, s->sender_arg);
 	j.s = s;
 	j.spool = -1;
 	s->reply[0] = '\0';
@@ -568,9 +601,7 @@ enum ob_status submit_verify(const struct config *cfg, int in_fd,
 		fprintf(out, "header %s\n", j.msg.from_field ? j.msg.from_field
 		                                             : "From:");
 		fprintf(out, "envelope sender: <%s>\n", j.sender);
-		for (i = 0; i < j.rcpts.count; i++)
-			fprintf(out, "%s... deliverable: via smarthost %s\n",
-			        j.rcpts.addrs[i], cfg->hosts[0].host);
+		verify_account(cfg, &j.rcpts, out);
 	}
 	if (j.spool >= 0)
 		close(j.spool);

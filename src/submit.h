@@ -21,7 +21,11 @@
 
 struct submission {
 	/* in */
-	const char *sender_arg;     /* -f / MAIL FROM as given, or NULL */
+	const char *sender_arg;     /* -f as given, or NULL */
+	const char *sender;         /* or the envelope sender already worked
+	                               out (envelope_sender for account: -bs
+	                               parses MAIL FROM once), else NULL */
+	const struct config *account; /* with sender: its account */
 	char **rcpt_args;           /* recipients as given (address lists) */
 	size_t nrcpt_args;
 	bool extract_rcpts;         /* -t */

@@ -14,7 +14,8 @@
  *    a key name, cannot be told from the message and is not flagged.)
  *  - on success: 1..CONFIG_MAX_SMARTHOSTS hosts, each with a name and a
  *    port in 1..65535; a positive timeout; retry-min <= retry-max; not
- *    both password and password-file.
+ *    both password and password-file; the same for every account, which
+ *    has senders, the default's queue, and is found by its name.
  */
 #include "fuzz_common.h"
 
@@ -64,6 +65,30 @@ static void check_error(const uint8_t *data, size_t size, const char *path,
 	                   VALUE_ECHO_MIN, "config_load");
 }
 
+static void check_config(const struct config *c);
+
+/* Each account: a config of its own, with senders, the default's queue,
+ * and no accounts of its own. */
+static void check_accounts(const struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->naccounts; i++) {
+		const struct config *a = &c->accounts[i];
+
+		check_config(a);
+		if (a->nsenders == 0)
+			fuzz_fail("account %zu without senders", i);
+		if (a->naccounts != 0 || config_root(a) != c)
+			fuzz_fail("account %zu: nested or orphaned", i);
+		if ((a->queue == NULL) != (c->queue == NULL) ||
+		    (a->queue != NULL && strcmp(a->queue, c->queue) != 0))
+			fuzz_fail("account %zu: not the default's queue", i);
+		if (config_account_named(c, a->account) != a)
+			fuzz_fail("account %zu: not found by its name", i);
+	}
+}
+
 static void check_config(const struct config *c)
 {
 	size_t i;
@@ -99,8 +124,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_write_all(fd, data, size);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	memset(err, 'x', sizeof(err));
-	if (config_load(path, &cfg, err, sizeof(err)) == 0)
+	if (config_load(path, &cfg, err, sizeof(err)) == 0) {
 		check_config(&cfg);
+		check_accounts(&cfg);
+	}
 	else
 		check_error(data, size, path, err, sizeof(err));
 	config_free(&cfg);

@@ -509,3 +509,68 @@ def test_slot_and_rate_files_work_for_every_user(two):
     assert len(by_subject(sh, "B second")) == 1
     log = two.log.read_text()
     assert "connection slot" not in log and "send log" not in log, log
+
+
+# ---------------------------------------------------------------------------
+# accounts: each user's sender picks its own relay account
+# ---------------------------------------------------------------------------
+
+APP_USER = "app-acct-w3k"
+APP_SECRET = "app-Secret-8c1e"
+
+
+def test_accounts_route_each_users_mail_and_hide_both_secrets(two,
+                                                              smarthost):
+    """B's address has an account of its own (another smarthost, another
+    password file, root's and the group's only): B's mail goes there with
+    that account's credentials, A's through the default; a queue run by
+    A sends B's queued message through B's account; neither user ever
+    sees either account's user or password."""
+    import grp
+    import subprocess
+    from test_hardening import REPO_ROOT
+    sh, app = two.smarthost, smarthost(users={APP_USER: APP_SECRET})
+    secret = two.etc / "outbox-app.secret"
+    secret.write_text(APP_SECRET + "\n")
+    os.chmod(secret, 0o600)     # root's alone: the group cannot read it
+    two.add_config("account app", f"  senders {two.user_b}@example.com",
+                   f"  smarthost {app.hostport}", "  tls starttls",
+                   f"  ca-file {two.etc / 'ca.pem'}", f"  user {APP_USER}",
+                   f"  password-file {secret}", "  timeout 5s")
+    # the install script gives every account's password file to the group
+    r = subprocess.run([str(REPO_ROOT / "conf/install-setgid.sh"),
+                        str(two.bin), str(two.etc / "outbox.conf"),
+                        str(two.spool)], capture_output=True, text=True,
+                       timeout=60, env=dict(os.environ,
+                                            OUTBOX_GROUP=two.group))
+    assert r.returncode == 0, r.stdout + r.stderr
+    st = secret.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (
+        0, grp.getgrnam(two.group).gr_gid, 0o640)
+    assert two.a(["a-rcpt@example.com"], msg("A direct")).returncode == EX_OK
+    r = two.b(["b-rcpt@example.com"], msg("B direct"))
+    assert r.returncode == EX_OK, r.stderr
+    r = two.b(["-odq", "b-rcpt@example.com"], msg("B queued"))
+    assert r.returncode == EX_OK, r.stderr
+    assert len(two.ids()) == 1
+    assert two.a(["-q"]).returncode == EX_OK
+    settled(two)
+    assert app.wait_idle()
+    assert [m.auth_user for m in by_subject(sh, "A direct")] == [RELAY_USER]
+    for subject in ("B direct", "B queued"):
+        assert [m.auth_user for m in by_subject(app, subject)] == [APP_USER]
+        assert by_subject(sh, subject) == []
+    assert two.ids() == []
+    for user in (two.a, two.b):
+        r = user(["--check"])
+        assert r.returncode == EX_OK, r.stderr
+        assert r.stdout.count(b"(hidden)") == 2
+        assert b"account app:" in r.stdout
+        r2 = user(["-bv", "x@example.com"])
+        for blob in (r.stdout, r.stderr, r2.stdout, r2.stderr):
+            no_secret(blob)
+            text = blob.decode("utf-8", "replace")
+            assert APP_SECRET not in text and APP_USER not in text, text
+    assert b"account: app" in two.b(["-bv", "x@example.com"]).stdout
+    log = two.log.read_text()
+    assert APP_SECRET not in log and SECRET not in log

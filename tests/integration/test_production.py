@@ -1273,7 +1273,7 @@ def test_log_bounced(outbox, smarthost, tmp_path):
 # ---------------------------------------------------------------------------
 
 JSON_KEYS = {"id", "size", "arrival", "sender", "recipients", "attempts",
-             "next_attempt", "last_error", "uid"}
+             "next_attempt", "last_error", "uid", "account"}
 
 
 def test_mailq_json_empty(outbox, closed_port, tmp_path):
@@ -1320,6 +1320,7 @@ def test_mailq_json_lists_every_message(outbox, smarthost, closed_port,
         assert isinstance(o["attempts"], int)
         assert isinstance(o["next_attempt"], int)
         assert o["uid"] == os.getuid()   # who submitted it
+        assert o["account"] == "default"   # no account sections
         assert isinstance(o["last_error"], str)
         for rc in o["recipients"]:
             assert set(rc) == {"address", "state"}, rc

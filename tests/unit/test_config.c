@@ -884,6 +884,84 @@ static void test_password_file_missing(void **state)
 	assert_null(pw);
 }
 
+/* Account selection by sender: exact addresses and *@domain, letters'
+ * case ignored, first match wins, the default takes the rest. */
+static void test_account_selection(void **state)
+{
+	static const char text[] =
+		"smarthost relay.example\n"
+		"queue /var/spool/q\n"
+		"domain host.example\n"
+		"retry-min 2m\n"
+		"account app\n"
+		"  senders noreply@app.example, *@shop.example\n"
+		"  smarthost smtp.provider.example:465\n"
+		"  tls smtps\n"
+		"account mon\n"
+		"  senders alerts@shop.example *@mon.example\n"
+		"  senders *@host.example\n"
+		"  smarthost mon.example\n";
+	static const struct { const char *sender, *account; } rows[] = {
+		{ "noreply@app.example", "app" },
+		{ "NoReply@App.Example", "app" },
+		{ "x@shop.example", "app" },
+		{ "alerts@shop.example", "app" },      /* first match wins */
+		{ "a@mon.example", "mon" },
+		{ "root@host.example", "mon" },        /* second senders line */
+		{ "other@app.example", "default" },
+		{ "x@sub.shop.example", "default" },   /* not a subdomain */
+		{ "x@shop.example.org", "default" },
+		{ "shop.example", "default" },
+		{ "", "default" },                     /* the null sender */
+	};
+	struct config cfg;
+	const struct config *a;
+	size_t i;
+
+	(void)state;
+	load_ok(text, &cfg);
+	assert_int_equal(cfg.naccounts, 2);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		a = config_account_for(&cfg, rows[i].sender);
+		if (strcmp(config_account_name(a), rows[i].account) != 0)
+			fail_msg("sender <%s>: account %s, expected %s",
+			         rows[i].sender, config_account_name(a),
+			         rows[i].account);
+	}
+	a = config_account_named(&cfg, "app");
+	assert_non_null(a);
+	assert_ptr_equal(config_root(a), &cfg);
+	/* its own relay keys, from the built-in defaults, not the default's */
+	assert_string_equal(a->hosts[0].host, "smtp.provider.example");
+	assert_int_equal(a->hosts[0].port, 465);
+	assert_int_equal(a->hosts[0].tls, TLS_SMTPS);
+	/* the host-wide keys copied from the default */
+	assert_string_equal(a->queue, "/var/spool/q");
+	assert_string_equal(a->domain, "host.example");
+	assert_int_equal(a->retry_min, 120);
+	assert_ptr_equal(config_account_named(&cfg, "default"), &cfg);
+	assert_ptr_equal(config_account_named(&cfg, NULL), &cfg);
+	assert_null(config_account_named(&cfg, "gone"));
+	a = config_account_named(&cfg, "mon");
+	assert_non_null(a);
+	assert_int_equal(a->nsenders, 3);
+	assert_int_equal(a->hosts[0].port, 587);
+	config_free(&cfg);
+}
+
+/* Without accounts every sender gets the default, the config itself. */
+static void test_account_none(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	load_ok("smarthost relay.example\n", &cfg);
+	assert_int_equal(cfg.naccounts, 0);
+	assert_ptr_equal(config_account_for(&cfg, "a@b.example"), &cfg);
+	assert_string_equal(config_account_name(&cfg), "default");
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -909,6 +987,8 @@ int main(void)
 		cmocka_unit_test(test_password_none),
 		cmocka_unit_test(test_password_file),
 		cmocka_unit_test(test_password_file_missing),
+		cmocka_unit_test(test_account_selection),
+		cmocka_unit_test(test_account_none),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
