@@ -36,12 +36,15 @@ bool oauth_config_is_oauth(const struct config *cfg)
 
 void oauth_login_command(const struct config *cfg, char *out, size_t len)
 {
+	char conf[600] = "", acct[100] = "";
+
 	if (cfg->path != NULL && cfg->path[0] != '(' &&
 	    strcmp(cfg->path, CONFIG_DEFAULT_PATH) != 0 &&
 	    strlen(cfg->path) < 512)
-		snprintf(out, len, "outbox -C %s --oauth-login", cfg->path);
-	else
-		snprintf(out, len, "%s", OAUTH_LOGIN_COMMAND);
+		snprintf(conf, sizeof(conf), " -C %s", cfg->path);
+	if (cfg->account != NULL && strlen(cfg->account) < 80)
+		snprintf(acct, sizeof(acct), " --account %s", cfg->account);
+	snprintf(out, len, "outbox%s --oauth-login%s", conf, acct);
 }
 
 /* out = the explicit value, else the preset's; "" when it does not fit. */

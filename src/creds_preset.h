@@ -50,7 +50,8 @@ void oauth_endpoints(const struct config *cfg, struct oauth_endpoints *ep);
 int oauth_config_check(const struct config *cfg, char *why, size_t len);
 
 /* The login command for cfg as the admin types it into out:
- * OAUTH_LOGIN_COMMAND, with "-C FILE" when cfg is not the default file. */
+ * OAUTH_LOGIN_COMMAND, with "-C FILE" when cfg is not the default file
+ * and "--account NAME" when cfg is a named account. */
 void oauth_login_command(const struct config *cfg, char *out, size_t len);
 
 /* Does cfg authenticate with an OAuth2 token (auth xoauth2/oauthbearer)? */

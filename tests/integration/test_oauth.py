@@ -467,3 +467,62 @@ def test_refused_client_names_the_keys(outbox, smarthost, provider, tmp_path,
     out = queued_error(s, r)
     assert line in out, out
     s.assert_no_leak(extra=[good, wrong])
+
+
+# ---------------------------------------------------------------------------
+# accounts: each account has its own grant, token cache and login command
+# ---------------------------------------------------------------------------
+
+def test_accounts_each_get_their_own_tokens(outbox, smarthost, provider,
+                                            tmp_path):
+    """The default account refreshes with its stored refresh token; the
+    account "app" signs in with client credentials at another provider.
+    Each caches its own token (oauth-token, oauth-token-app); a refusal
+    at the app's provider is the app's one-line error."""
+    client_secret = secret("client")
+    delegated = provider()
+    app_idp = provider(client_secret=client_secret)
+    s = Setup(outbox, smarthost, tmp_path, delegated)
+    app_sh = smarthost(mechanisms=("XOAUTH2",),
+                       tokens={"appuser": app_idp.access_tokens})
+    sf = write_private(tmp_path / "app-secret", client_secret + "\n")
+    lines = ["account app", "  senders noreply@app.example.com",
+             f"  smarthost {app_sh.hostport}", "  tls starttls",
+             f"  ca-file {app_sh.ca_file}", "  user appuser",
+             "  auth xoauth2", "  helo client.example.com", "  timeout 5s",
+             "  oauth-grant client-credentials",
+             f"  oauth-token-url {app_idp.token_url}",
+             f"  oauth-client-id {app_idp.client_id}",
+             f"  oauth-client-secret-file {sf}",
+             f"  oauth-scope {APP_SCOPE}"]
+    with open(s.cfg, "a") as f:
+        f.write("\n".join(lines) + "\n")
+    s.login("--device")
+    s.send("default account")
+    r = outbox.run(["-f", "noreply@app.example.com", RCPT], message("app"),
+                   config=s.cfg)
+    assert app_sh.wait_idle()
+    assert r.returncode == EX_OK, describe(r)
+    assert len(s.sh.messages) == 1 and len(app_sh.messages) == 1
+    assert [(a.user, a.ok) for a in app_sh.oauth_attempts] == \
+        [("appuser", True)]
+    assert app_sh.oauth_attempts[0].token == app_idp.issued[-1]["access_token"]
+    app_req = [q for q in app_idp.requests if q.path == "/token"]
+    assert [q.field("grant_type") for q in app_req] == ["client_credentials"]
+    assert delegated.issued[-1]["access_token"] in \
+        (s.qdir / "oauth-token").read_text()
+    assert app_idp.issued[-1]["access_token"] in \
+        (s.qdir / "oauth-token-app").read_text()
+
+    # the app's secret is revoked: its line names the account's keys
+    app_idp.clients[app_idp.client_id].secret = secret("rotated")
+    (s.qdir / "oauth-token-app").unlink()
+    r = outbox.run(["-f", "noreply@app.example.com", RCPT], message("app2"),
+                   config=s.cfg)
+    assert r.returncode == EX_OK, describe(r)           # queued
+    log = "\n".join(log_lines(s.log))
+    assert "oauth-token-url: invalid_client: the client was refused" in \
+        log, log
+    assert len(app_sh.messages) == 1 and len(s.sh.messages) == 1
+    s.outputs += [r.stdout, r.stderr]
+    s.assert_no_leak(extra=[client_secret])

@@ -300,6 +300,11 @@ static void test_login_command(void **state)
 	cfg.path = "/srv/app/outbox.conf";
 	oauth_login_command(&cfg, out, sizeof(out));
 	assert_string_equal(out, "outbox -C /srv/app/outbox.conf --oauth-login");
+	cfg.account = "alerts";
+	oauth_login_command(&cfg, out, sizeof(out));
+	assert_string_equal(out, "outbox -C /srv/app/outbox.conf --oauth-login "
+	                    "--account alerts");
+	cfg.account = NULL;
 	cfg.path = "(environment)";
 	oauth_login_command(&cfg, out, sizeof(out));
 	assert_string_equal(out, "outbox --oauth-login");
