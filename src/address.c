@@ -733,16 +733,6 @@ static void parser_init(struct parser *p, const char *s, size_t len,
 		err[0] = '\0';
 }
 
-/* Drop entries past keep (used to undo a failed parse). */
-static void list_truncate(struct addr_list *l, size_t keep)
-{
-	while (l->count > keep) {
-		l->count--;
-		free(l->addrs[l->count]);
-		l->addrs[l->count] = NULL;
-	}
-}
-
 int addr_parse_list(const char *s, size_t len, struct addr_list *out,
                     char *err, size_t errlen)
 {
@@ -755,7 +745,7 @@ int addr_parse_list(const char *s, size_t len, struct addr_list *out,
 	keep = out->count;
 	if (parse_all(&p) == 0)
 		return 0;
-	list_truncate(out, keep);
+	addr_list_truncate(out, keep);
 	return -1;
 }
 
@@ -771,19 +761,9 @@ int addr_scan_list(const char *s, size_t len, struct addr_list *out,
 	p.spans = spans;
 	if (parse_all(&p) == 0)
 		return 0;
-	list_truncate(out, 0);
+	addr_list_truncate(out, 0);
 	spans->count = 0;
 	return -1;
-}
-
-void addr_spans_free(struct addr_spans *sp)
-{
-	if (sp == NULL)
-		return;
-	free(sp->v);
-	sp->v = NULL;
-	sp->count = 0;
-	sp->cap = 0;
 }
 
 int addr_parse_one(const char *s, char **out, char *err, size_t errlen)
@@ -809,46 +789,4 @@ int addr_parse_one(const char *s, char **out, char *err, size_t errlen)
 	}
 	addr_list_free(&tmp);
 	return rc;
-}
-
-int addr_list_add(struct addr_list *l, const char *addr)
-{
-	size_t n;
-	char *copy;
-
-	if (l == NULL || addr == NULL || l->count >= ADDR_MAX_COUNT)
-		return -1;
-	if (l->count >= l->cap) {
-		size_t ncap = l->cap < 8 ? 8 : l->cap * 2;
-		char **na;
-
-		if (ncap > ADDR_MAX_COUNT)
-			ncap = ADDR_MAX_COUNT;
-		na = realloc(l->addrs, ncap * sizeof(*na));
-		if (na == NULL)
-			return -1;
-		l->addrs = na;
-		l->cap = ncap;
-	}
-	n = strlen(addr);
-	copy = malloc(n + 1);
-	if (copy == NULL)
-		return -1;
-	memcpy(copy, addr, n + 1);
-	l->addrs[l->count++] = copy;
-	return 0;
-}
-
-void addr_list_free(struct addr_list *l)
-{
-	size_t i;
-
-	if (l == NULL)
-		return;
-	for (i = 0; i < l->count; i++)
-		free(l->addrs[i]);
-	free(l->addrs);
-	l->addrs = NULL;
-	l->count = 0;
-	l->cap = 0;
 }

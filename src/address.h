@@ -90,6 +90,9 @@ int addr_parse_one(const char *s, char **out, char *err, size_t errlen);
 /* Append a copy of addr to l. Returns 0, or -1 when out of memory or full. */
 int addr_list_add(struct addr_list *l, const char *addr);
 
+/* Drop the entries past keep (to undo a failed parse). */
+void addr_list_truncate(struct addr_list *l, size_t keep);
+
 /* Free every entry and the array; l is zeroed. addr_list_free(NULL) is fine. */
 void addr_list_free(struct addr_list *l);
 

@@ -22,9 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "message_int.h"
 #include "util.h"
 
-#define FULLNAME_MAX 256
 
 enum hkind {
 	H_OTHER = 0, H_TO, H_CC, H_BCC, H_RTO, H_RCC, H_RBCC,
@@ -281,79 +281,6 @@ static bool is_lone_dot(const char *l, size_t len)
 	       (len == 2 && l[0] == '.' && l[1] == '\r');
 }
 
-/* ---- generated fields ---- */
-
-static void format_date(char *buf, size_t n)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	localtime_r(&now, &tm);
-	if (strftime(buf, n, "Date: %a, %d %b %Y %H:%M:%S %z", &tm) == 0)
-		buf[0] = '\0';
-}
-
-static void format_msgid(char *buf, size_t n, const char *domain)
-{
-	unsigned int rnd[2] = { 0, 0 };
-	time_t now = time(NULL);
-	struct tm tm;
-	char stamp[32];
-
-	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
-		rnd[1] ^= (unsigned int)clock();
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
-	snprintf(buf, n, "Message-ID: <%s.%ld.%08x%08x@%s>", stamp,
-	         (long)getpid(), rnd[0], rnd[1], domain);
-}
-
-/* Does the name need quoting as a display name (RFC 5322 phrase)? */
-static bool needs_quotes(const char *name)
-{
-	const char *p;
-
-	if (name[0] == ' ' || name[0] == '\0')
-		return true;
-	for (p = name; *p != '\0'; p++) {
-		if (strchr("()<>[]:;@\\,.\"", *p) != NULL)
-			return true;
-	}
-	return p[-1] == ' ';
-}
-
-static int format_from(struct state *s, char *buf, size_t n)
-{
-	const char *name = s->o->fullname;
-	const char *addr = s->o->sender;
-	char fallback[300];
-	size_t i, o = 0;
-
-	if (headers_from_applies(s->o->headers, addr))
-		addr = s->o->headers->from;     /* from-header */
-	if (addr[0] == '\0') {
-		snprintf(fallback, sizeof(fallback), "MAILER-DAEMON@%s",
-		         s->o->domain);
-		addr = fallback;
-	}
-	if (name == NULL || name[0] == '\0') {
-		snprintf(buf, n, "From: %s", addr);
-		return 0;
-	}
-	o = (size_t)snprintf(buf, n, "From: ");
-	if (needs_quotes(name))
-		buf[o++] = '"';
-	for (i = 0; name[i] != '\0' && o + 4 < n; i++) {
-		if (needs_quotes(name) && (name[i] == '"' || name[i] == '\\'))
-			buf[o++] = '\\';
-		buf[o++] = name[i];
-	}
-	if (needs_quotes(name))
-		buf[o++] = '"';
-	snprintf(buf + o, n - o, " <%s>", addr);
-	return 0;
-}
-
 /* ---- the header section, once read ---- */
 
 static int collect_rcpts(struct state *s, bool resent)
@@ -537,38 +464,23 @@ static int emit_headers(struct state *s)
 	if (i < h->n && !has_kind(h, H_TO) && !has_kind(h, H_CC))
 		emit_added(s, "To: undisclosed-recipients:;", "To");
 	if (!has_kind(h, H_FROM)) {
-		format_from(s, line, sizeof(line));
+		message_field_from(s->o, line, sizeof(line));
 		emit_added(s, line, "From");
 		keep_from(s, line, strlen(line));
 		s->m->added_from = true;
 	}
 	if (!has_kind(h, H_DATE)) {
-		format_date(line, sizeof(line));
+		message_field_date(line, sizeof(line));
 		emit_added(s, line, "Date");
 		s->m->added_date = true;
 	}
 	if (!has_kind(h, H_MSGID)) {
-		format_msgid(line, sizeof(line), s->o->domain);
+		message_field_msgid(line, sizeof(line), s->o->domain);
 		emit_added(s, line, "Message-ID");
 		s->m->added_msgid = true;
 	}
 	wr_str(s->w, "\r\n");
 	return OB_OK;
-}
-
-static bool bad_fullname(const char *name)
-{
-	const unsigned char *p;
-
-	if (name == NULL)
-		return false;
-	if (strlen(name) > FULLNAME_MAX)
-		return true;
-	for (p = (const unsigned char *)name; *p != '\0'; p++) {
-		if (*p < ' ' || *p == 0x7f)
-			return true;
-	}
-	return false;
 }
 
 /* ---- the two phases, pushed ---- */
@@ -730,7 +642,7 @@ struct message_parser *message_parser_new(const struct message_opts *o,
 	p->w.sink = sink;
 	p->w.sink_arg = arg;
 	p->w.last = '\n';
-	if (bad_fullname(o->fullname))
+	if (message_bad_fullname(o->fullname))
 		p->rc = fail(&p->s, OB_DATAERR, "%s", "full name (-F) too long "
 		             "or with control characters");
 	return p;

@@ -14,6 +14,11 @@
 #   make -k fuzz-crashers  run the reproducers of open bugs in
 #                          tests/fuzz/crashers/NAME: "fixed" or "crashes" each
 #   make fuzz-smoke-NAME, fuzz-regress-NAME, fuzz-crashers-NAME: one target
+#   make fuzz-long         the long run for a nightly job, not CI's: every
+#                          target FUZZ_LONG_SECONDS (default 1200) one after
+#                          the other, the same checks as fuzz-smoke (CI's
+#                          60 s missed bugs in the header folding that 20
+#                          minutes found)
 #
 # Each target is compiled with clang -fsanitize=fuzzer,address,undefined
 # together with the src/*.c files it needs (FUZZ_MODS_* below), compiled for
@@ -44,12 +49,12 @@ FUZZ_TARGETS  := address message config aliases smtpd mime headers params
 # build/fuzz/obj/ and linked into the targets that need it. fuzz_smtpd
 # needs the whole submission path, so it takes every module but main.c
 # (from an archive, so the linker keeps only what is referenced).
-FUZZ_MODS_address := address
-FUZZ_MODS_message := message message_io headers address util
+FUZZ_MODS_address := address addr_list
+FUZZ_MODS_message := message message_io message_fields headers address addr_list util
 FUZZ_MODS_config  := config config_keys config_accounts creds_preset util
-FUZZ_MODS_aliases := aliases address util
+FUZZ_MODS_aliases := aliases address addr_list util
 FUZZ_MODS_mime    := mime util
-FUZZ_MODS_headers := headers address
+FUZZ_MODS_headers := headers address addr_list
 FUZZ_MODS_params  := params util
 FUZZ_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
 FUZZ_OBJS := $(FUZZ_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
@@ -97,7 +102,7 @@ FUZZ_TOOLCHAIN_OK := $(shell echo 'int LLVMFuzzerTestOneInput(const \
 	echo yes)
 endif
 
-.PHONY: fuzz fuzz-smoke fuzz-regress fuzz-crashers \
+.PHONY: fuzz-long fuzz fuzz-smoke fuzz-regress fuzz-crashers \
 	$(FUZZ_TARGETS:%=fuzz-smoke-%) $(FUZZ_TARGETS:%=fuzz-regress-%) \
 	$(FUZZ_TARGETS:%=fuzz-crashers-%)
 
@@ -202,6 +207,11 @@ endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_RULES,$(t))))
 
 fuzz-smoke: $(FUZZ_TARGETS:%=fuzz-smoke-%)
+
+FUZZ_LONG_SECONDS ?= 1200
+fuzz-long:
+	$(MAKE) -f $(firstword $(MAKEFILE_LIST)) fuzz-smoke \
+		FUZZ_SECONDS=$(FUZZ_LONG_SECONDS)
 
 fuzz-regress: $(FUZZ_TARGETS:%=fuzz-regress-%)
 
