@@ -168,11 +168,36 @@ static int parse_check_opt(struct cursor *c, struct options *opt,
 	return 1;
 }
 
+/* --oauth-login and its options: 0, -1 (err), or 1 when name is none
+ * of them. */
+static int parse_login_opt(struct cursor *c, struct options *opt,
+                           const char *name)
+{
+	if (strcmp(name, "oauth-login") == 0)
+		opt->mode = MODE_OAUTH_LOGIN;
+	else if (strcmp(name, "device") == 0)
+		opt->login_device = true;
+	else if (strcmp(name, "browser") == 0)
+		opt->login_browser = true;
+	else if (strcmp(name, "port") != 0 && strcmp(name, "login-timeout") != 0)
+		return 1;
+	else if (c->i + 1 >= c->argc)
+		return fail(c, "option needs an argument", name[0] == 'p'
+		            ? "--port" : "--login-timeout");
+	else if (name[0] == 'p')
+		opt->login_port = c->argv[++c->i];
+	else
+		opt->login_timeout = c->argv[++c->i];
+	return 0;
+}
+
 static int parse_long_opt(struct cursor *c, struct options *opt,
                           const char *name)
 {
 	int r = parse_check_opt(c, opt, name);
 
+	if (r > 0)
+		r = parse_login_opt(c, opt, name);
 	if (r <= 0)
 		return r;
 	if (strcmp(name, "version") == 0) {
@@ -314,5 +339,12 @@ int cli_parse(int argc, char **argv, struct options *opt,
 	    opt->warn_count || opt->crit_count))
 		return fail(&c, "--warn-age, --crit-age, --warn-count and "
 		            "--crit-count go with --queue-check", NULL);
+	if (opt->mode != MODE_OAUTH_LOGIN && (opt->login_device ||
+	    opt->login_browser || opt->login_port || opt->login_timeout))
+		return fail(&c, "--device, --browser, --port and --login-timeout "
+		            "go with --oauth-login", NULL);
+	if (opt->login_device && opt->login_browser)
+		return fail(&c, "--device and --browser exclude each other",
+		            NULL);
 	return check_operands(&c, opt);
 }

@@ -22,7 +22,8 @@ enum cli_mode {
 	MODE_HELP,        /* --help */
 	MODE_REMOVE,      /* --remove ID...: delete queued messages */
 	MODE_REQUEUE,     /* --requeue ID...: failed/ back into the queue */
-	MODE_QUEUE_CHECK  /* --queue-check: a monitoring-plugin check */
+	MODE_QUEUE_CHECK, /* --queue-check: a monitoring-plugin check */
+	MODE_OAUTH_LOGIN  /* --oauth-login: store the first refresh token */
 };
 
 enum cli_delivery {
@@ -57,6 +58,10 @@ struct options {
 	const char *warn_age, *crit_age;     /* --warn-age D, --crit-age D */
 	const char *warn_count, *crit_count; /* --warn-count N, --crit-count N
 	                                        (only with --queue-check) */
+	bool login_device;      /* --device (with --oauth-login) */
+	bool login_browser;     /* --browser (with --oauth-login) */
+	const char *login_port; /* --port N (with --oauth-login --browser) */
+	const char *login_timeout; /* --login-timeout D (browser wait) */
 	char **rcpts;           /* operands: recipients, or the further IDs
 	                           of -qI, --remove, --requeue (points into
 	                           argv) */
@@ -72,7 +77,9 @@ struct options {
  * "--" and the long options --version, --help, --check, --json,
  * --failed, --force, --init HOST, --user U, --remove ID, --requeue ID,
  * --queue-check with --warn-age D, --crit-age D, --warn-count N and
- * --crit-count N (kept as given, refused without --queue-check).
+ * --crit-count N (kept as given, refused without --queue-check),
+ * --oauth-login with --device or --browser, --port N and
+ * --login-timeout D (kept as given, refused without --oauth-login).
  * The mode also follows argv[0]: "mailq" lists, "newaliases" rebuilds.
  * Operands are taken only by the modes that use them (sending, -bv, and
  * the ID lists of -qI, --remove and --requeue); any other mode given one

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "creds_preset.h"
 #include "util.h"
 
 #define DEFAULT_QUEUE "/var/spool/outbox"
@@ -201,37 +202,13 @@ static int read_lines(struct parse_ctx *p, FILE *f)
 	return rc;
 }
 
-static bool is_oauth(const struct config *cfg)
-{
-	return cfg->auth != NULL && (strcmp(cfg->auth, "XOAUTH2") == 0 ||
-	                             strcmp(cfg->auth, "OAUTHBEARER") == 0);
-}
-
-/* OAuth2 needs exactly one way to get a token, and a user. */
+/* OAuth2 needs exactly one way to get a token, and a user
+ * (creds_preset.c knows the grants and presets). */
 static int finish_oauth(struct parse_ctx *p)
 {
-	const struct config *cfg = p->cfg;
-	bool flow = cfg->oauth_token_url || cfg->oauth_client_id ||
-	            cfg->oauth_refresh_token_file ||
-	            cfg->oauth_client_secret_file;
-	bool complete = cfg->oauth_token_url && cfg->oauth_client_id &&
-	                cfg->oauth_refresh_token_file;
-	const char *why = NULL;
+	char why[512];
 
-	if (!is_oauth(cfg) && (flow || cfg->token_command))
-		why = "token-command and oauth-* need auth xoauth2 or oauthbearer";
-	else if (is_oauth(cfg) && cfg->user == NULL)
-		why = "auth xoauth2/oauthbearer needs user";
-	else if (is_oauth(cfg) && !cfg->token_command && !complete)
-		why = "auth xoauth2/oauthbearer needs token-command, or "
-		      "oauth-token-url, oauth-client-id and "
-		      "oauth-refresh-token-file";
-	else if (cfg->token_command && flow)
-		why = "set token-command or the oauth-* keys, not both";
-	else if (cfg->oauth_token_url &&
-	         strncmp(cfg->oauth_token_url, "https://", 8) != 0)
-		why = "oauth-token-url must be an https:// URL";
-	if (why == NULL)
+	if (oauth_config_check(p->cfg, why, sizeof(why)) == 0)
 		return 0;
 	snprintf(p->err, p->errlen, "%s: %s", p->file, why);
 	return -1;
@@ -624,6 +601,10 @@ void config_free(struct config *cfg)
 	free(cfg->oauth_client_id);
 	free(cfg->oauth_client_secret_file);
 	free(cfg->oauth_refresh_token_file);
+	free(cfg->oauth_tenant);
+	free(cfg->oauth_scope);
+	free(cfg->oauth_device_url);
+	free(cfg->oauth_auth_url);
 	free(cfg->metrics_file);
 	free(cfg->account);
 	for (i = 0; i < cfg->nsenders; i++)

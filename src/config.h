@@ -19,7 +19,7 @@
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/outbox.conf"
 #define CONFIG_MAX_SMARTHOSTS 8
 #define CONFIG_LINE_MAX 4096
-#define CONFIG_MAX_KEYS 40
+#define CONFIG_MAX_KEYS 64
 #define CONFIG_MAX_ACCOUNTS 32
 #define CONFIG_MAX_SENDERS 32
 #define CONFIG_ACCOUNT_NAME_MAX 64
@@ -42,6 +42,20 @@ enum from_header {
 	                          @this host (default) */
 	FROM_HEADER_KEEP,
 	FROM_HEADER_ALWAYS
+};
+
+/* oauth-grant: how outbox gets an access token from the token endpoint */
+enum oauth_grant {
+	OAUTH_GRANT_REFRESH = 0,    /* refresh-token (default): the token
+	                               "outbox --oauth-login" stored */
+	OAUTH_GRANT_CLIENT          /* client-credentials: app-only, no user */
+};
+
+/* oauth-provider: a preset of endpoints and scopes (creds_preset.h) */
+enum oauth_provider {
+	OAUTH_PROVIDER_NONE = 0,
+	OAUTH_PROVIDER_MICROSOFT,
+	OAUTH_PROVIDER_GOOGLE
 };
 
 struct smarthost {
@@ -92,6 +106,12 @@ struct config {
 	char *oauth_client_id;
 	char *oauth_client_secret_file;
 	char *oauth_refresh_token_file;
+	enum oauth_grant oauth_grant; /* default OAUTH_GRANT_REFRESH */
+	enum oauth_provider oauth_provider; /* a preset, or OAUTH_PROVIDER_NONE */
+	char *oauth_tenant;         /* Microsoft's tenant (preset URLs) */
+	char *oauth_scope;          /* space-separated scopes */
+	char *oauth_device_url;     /* RFC 8628 device authorization endpoint */
+	char *oauth_auth_url;       /* authorization endpoint (code + PKCE) */
 	bool privileged;            /* set by main: setgid/setuid caller */
 	int key_line[CONFIG_MAX_KEYS]; /* where each key was set: line, 0 =
 	                                  default, -1 = environment */

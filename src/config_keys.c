@@ -71,6 +71,9 @@ static char **string_slot(struct config *cfg, const char *key)
 	if (strcmp(key, "oauth-refresh-token-file") == 0)
 		return &cfg->oauth_refresh_token_file;
 	if (strcmp(key, "metrics-file") == 0) return &cfg->metrics_file;
+	if (strcmp(key, "oauth-tenant") == 0) return &cfg->oauth_tenant;
+	if (strcmp(key, "oauth-device-url") == 0) return &cfg->oauth_device_url;
+	if (strcmp(key, "oauth-auth-url") == 0) return &cfg->oauth_auth_url;
 	return NULL;
 }
 
@@ -431,6 +434,55 @@ static int key_proxy(struct parse_ctx *p, const char *key, const char *val)
 	return set_string(p, &p->cfg->proxy, key, val);
 }
 
+/* oauth-grant refresh-token | client-credentials */
+static int key_oauth_grant(struct parse_ctx *p, const char *key,
+                           const char *val)
+{
+	if (strcmp(val, "refresh-token") == 0)
+		p->cfg->oauth_grant = OAUTH_GRANT_REFRESH;
+	else if (strcmp(val, "client-credentials") == 0)
+		p->cfg->oauth_grant = OAUTH_GRANT_CLIENT;
+	else
+		return config_bad(p, key, "must be refresh-token or "
+		           "client-credentials");
+	return 0;
+}
+
+/* oauth-provider microsoft | google | none */
+static int key_oauth_provider(struct parse_ctx *p, const char *key,
+                              const char *val)
+{
+	if (strcmp(val, "microsoft") == 0)
+		p->cfg->oauth_provider = OAUTH_PROVIDER_MICROSOFT;
+	else if (strcmp(val, "google") == 0)
+		p->cfg->oauth_provider = OAUTH_PROVIDER_GOOGLE;
+	else if (strcmp(val, "none") == 0)
+		p->cfg->oauth_provider = OAUTH_PROVIDER_NONE;
+	else
+		return config_bad(p, key, "must be microsoft, google or none "
+		           "(none: set oauth-token-url and the other URLs)");
+	return 0;
+}
+
+/* oauth-scope: scopes separated by single spaces, printable ASCII */
+static int key_oauth_scope(struct parse_ctx *p, const char *key,
+                           const char *val)
+{
+	const char *v;
+
+	if (*val == '\0' || *val == ' ')
+		return config_bad(p, key, "needs a value (scopes separated by "
+		           "spaces)");
+	for (v = val; *v != '\0'; v++) {
+		if ((unsigned char)*v < ' ' || (unsigned char)*v >= 0x7f ||
+		    *v == '"' || *v == '\\' || (*v == ' ' && (v[1] == ' ' ||
+		                                              v[1] == '\0')))
+			return config_bad(p, key, "scopes are printable ASCII "
+			           "separated by single spaces");
+	}
+	return set_string(p, &p->cfg->oauth_scope, key, val);
+}
+
 const struct config_key CONFIG_KEYS[] = {
 	{ "smarthost", config_key_smarthost },
 	{ "tls", key_tls },
@@ -465,6 +517,12 @@ const struct config_key CONFIG_KEYS[] = {
 	{ "log", key_log },
 	{ "proxy", key_proxy },
 	{ "metrics-file", key_string },
+	{ "oauth-grant", key_oauth_grant },
+	{ "oauth-provider", key_oauth_provider },
+	{ "oauth-tenant", key_string },
+	{ "oauth-scope", key_oauth_scope },
+	{ "oauth-device-url", key_string },
+	{ "oauth-auth-url", key_string },
 };
 
 const size_t CONFIG_NKEYS = sizeof(CONFIG_KEYS) / sizeof(CONFIG_KEYS[0]);

@@ -6,13 +6,16 @@
  *    from a file ("password-file", first line) or from a command
  *    ("password-command", first line of its output);
  *  - an OAuth2 access token (auth xoauth2 / oauthbearer): from a command
- *    ("token-command", asked once per connection), or from the refresh
- *    grant against "oauth-token-url" with its token cache beside the
- *    queue (creds_oauth.c).
+ *    ("token-command", asked once per connection), or from outbox's own
+ *    grants (refresh-token, client-credentials) against the token
+ *    endpoint, with its token cache beside the queue (creds_oauth.c).
  *
  * Secrets never appear in an error message. The module's own parts
- * (creds_secret.h: commands and files; creds_oauth.h: the grant and its
- * cache) are used by no one else.
+ * (creds_secret.h: commands and files; creds_oauth.h: the grants and
+ * their cache; creds_http.h: requests to the OAuth2 server and its error
+ * lines; creds_preset.h: provider presets and the check of the OAuth2
+ * keys, which config.c runs) are used by no one else, except the login
+ * command (creds_login.h), which main.c runs.
  */
 #ifndef OUTBOX_CREDS_H
 #define OUTBOX_CREDS_H

@@ -4,7 +4,6 @@
 #define _GNU_SOURCE
 #include "creds_oauth.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,12 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "creds_http.h"
+#include "creds_preset.h"
 #include "creds_secret.h"
 #include "log.h"
-#include "proxy.h"
 #include "util.h"
 
-#define REPLY_MAX (64 * 1024)
 #define TOKEN_MAX SECRET_MAX
 
 /* ---- a small JSON reader: top-level members of one object ---- */
@@ -46,6 +45,7 @@ static size_t read_string(const char *s, size_t i, size_t n, char *out,
 			if (++i >= n)
 				return 0;
 			c = s[i] == 'n' ? '\n' : s[i] == 't' ? '\t' :
+			    s[i] == 'r' ? '\r' :
 			    s[i] == 'u' ? '?' : s[i];
 			if (s[i] == 'u')
 				i += 4;         /* non-ASCII escapes: not in tokens */
@@ -127,31 +127,7 @@ int oauth_json_get(const char *s, size_t n, const char *key, char *out,
 	return -1;
 }
 
-/* ---- files ---- */
-
-/* Replace path with text atomically (temp file beside it, fsync, rename). */
-static int write_atomic(const char *path, const char *text)
-{
-	char tmp[4200];
-	int fd, rc = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >=
-	    (int)sizeof(tmp))
-		return -1;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	          0600);
-	if (fd < 0)
-		return -1;
-	if (write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0)
-		rc = -1;
-	if (close(fd) != 0)
-		rc = -1;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -1;
-	if (rc != 0)
-		unlink(tmp);
-	return rc;
-}
+/* ---- the token cache ---- */
 
 static char *cache_path(const struct config *cfg)
 {
@@ -169,6 +145,15 @@ static char *cache_path(const struct config *cfg)
 		         cfg->account ? "-" : "",
 		         cfg->account ? cfg->account : "");
 	return p;
+}
+
+void oauth_cache_forget(const struct config *cfg)
+{
+	char *path = cache_path(cfg);
+
+	if (path != NULL)
+		unlink(path);
+	free(path);
 }
 
 /* The cached token when it is still good for a while. */
@@ -202,100 +187,11 @@ static char *cached_token(const char *path)
 	return tok;
 }
 
-/* ---- the refresh flow ---- */
-
-struct reply {
-	char *buf;
-	size_t len;
-	bool overflow;
-};
-
-static size_t on_data(char *p, size_t size, size_t nmemb, void *ptr)
-{
-	struct reply *r = ptr;
-	size_t n = size * nmemb;
-
-	if (r->len + n > REPLY_MAX) {
-		r->overflow = true;
-		return 0;
-	}
-	memcpy(r->buf + r->len, p, n);
-	r->len += n;
-	r->buf[r->len] = '\0';
-	return n;
-}
-
-/* "grant_type=refresh_token&refresh_token=...&client_id=...[&client_secret=...]" */
-static char *form(CURL *h, const char *refresh, const char *id,
-                  const char *secret)
-{
-	char *er = curl_easy_escape(h, refresh, 0);
-	char *ei = curl_easy_escape(h, id, 0);
-	char *es = secret ? curl_easy_escape(h, secret, 0) : NULL;
-	size_t n = (er ? strlen(er) : 0) + (ei ? strlen(ei) : 0) +
-	           (es ? strlen(es) : 0) + 100;
-	char *body = (er && ei && (es || !secret)) ? malloc(n) : NULL;
-
-	if (body != NULL)
-		snprintf(body, n, "grant_type=refresh_token&refresh_token=%s"
-		         "&client_id=%s%s%s", er, ei, es ? "&client_secret=" : "",
-		         es ? es : "");
-	if (er) { secure_zero(er, strlen(er)); curl_free(er); }
-	if (es) { secure_zero(es, strlen(es)); curl_free(es); }
-	curl_free(ei);
-	return body;
-}
-
-/* POST the refresh request; the JSON reply in r. 0, or -1 with err. */
-static int post(const struct config *cfg, const char *body, struct reply *r,
-                char *err, size_t errlen)
-{
-	CURL *h = curl_easy_init();
-	long code = 0;
-	CURLcode rc;
-
-	if (h == NULL)
-		return snprintf(err, errlen, "oauth: out of memory"), -1;
-	curl_easy_setopt(h, CURLOPT_URL, cfg->oauth_token_url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, cfg->timeout);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	if (proxy_apply(h, proxy_choose(cfg->proxy, cfg->privileged)) !=
-	    CURLE_OK) {
-		curl_easy_cleanup(h);
-		return snprintf(err, errlen, "oauth-token-url: libcurl refused "
-		                "the proxy setting"), -1;
-	}
-	if (cfg->ca_file != NULL || ca_bundle() != NULL) {
-		curl_easy_setopt(h, CURLOPT_CAINFO,
-		                 cfg->ca_file ? cfg->ca_file : ca_bundle());
-		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-	}
-	rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(h);
-	if (rc != CURLE_OK) {
-		snprintf(err, errlen, "oauth-token-url: %s", curl_easy_strerror(rc));
-		return -1;
-	}
-	if (code != 200) {
-		char what[128] = "", esc[4 * sizeof(what)];
-
-		oauth_json_get(r->buf, r->len, "error", what, sizeof(what));
-		str_escape_ctl(esc, sizeof(esc), what, strlen(what));
-		snprintf(err, errlen, "oauth-token-url: HTTP %ld%s%s%s", code,
-		         esc[0] ? " (" : "", esc, esc[0] ? ")" : "");
-		return -1;
-	}
-	return 0;
-}
+/* ---- the grants: refresh-token and client-credentials ---- */
 
 /* Keep what the endpoint sent: the token in the cache, a rotated
  * refresh token in its file. */
-static void store(const struct config *cfg, const struct reply *r,
+static void store(const struct config *cfg, const struct oauth_reply *r,
                   const char *token, const char *old_refresh)
 {
 	char *text = malloc(TOKEN_MAX + 64);
@@ -308,11 +204,11 @@ static void store(const struct config *cfg, const struct reply *r,
 	if (text != NULL && path != NULL) {
 		snprintf(text, TOKEN_MAX + 64, "expires %lld\ntoken %s\n",
 		         (long long)time(NULL) + expires_in, token);
-		if (write_atomic(path, text) != 0)
+		if (secret_store(path, text) != 0)
 			log_event(LOG_WARNING, "cannot cache the OAuth2 token in "
 			          "%s: %s", path, strerror(errno));
 	}
-	if (text != NULL &&
+	if (text != NULL && old_refresh != NULL &&
 	    oauth_json_get(r->buf, r->len, "refresh_token", text,
 	                   TOKEN_MAX) == 0 &&
 	    text[0] != '\0' && strcmp(text, old_refresh) != 0) {
@@ -321,7 +217,7 @@ static void store(const struct config *cfg, const struct reply *r,
 		if (n + 2 < TOKEN_MAX + 64) {
 			text[n] = '\n';
 			text[n + 1] = '\0';
-			if (write_atomic(cfg->oauth_refresh_token_file, text) != 0)
+			if (secret_store(cfg->oauth_refresh_token_file, text) != 0)
 				log_event(LOG_ERR, "oauth-refresh-token-file: cannot "
 				          "store the rotated refresh token: %s",
 				          strerror(errno));
@@ -334,37 +230,73 @@ static void store(const struct config *cfg, const struct reply *r,
 	free(path);
 }
 
-static int refresh(const struct config *cfg, char **out, char *err,
-                   size_t errlen)
+static void wipe_free(char *s)
 {
-	struct reply r = { NULL, 0, false };
-	char *refresh_tok = NULL, *secret = NULL, *body = NULL;
-	char *token = malloc(TOKEN_MAX);
-	CURL *h = curl_easy_init();
-	bool strict = secret_strict(cfg->privileged);
-	int rc = -1;
-
-	r.buf = malloc(REPLY_MAX + 1);
-	if (token == NULL || h == NULL || r.buf == NULL) {
-		snprintf(err, errlen, "oauth: out of memory");
-		goto out;
+	if (s != NULL) {
+		secure_zero(s, strlen(s));
+		free(s);
 	}
-	r.buf[0] = '\0';
-	if (secret_file("oauth-refresh-token-file",
-	                cfg->oauth_refresh_token_file, strict, &refresh_tok, err,
-	                errlen) != 0 ||
+}
+
+/* The grant's form: the secrets it needs read from their files. */
+static int grant_form(const struct config *cfg,
+                      const struct oauth_endpoints *ep,
+                      struct oauth_form *f, char **refresh_tok, char *err,
+                      size_t errlen)
+{
+	bool strict = secret_strict(cfg->privileged);
+	bool client = cfg->oauth_grant == OAUTH_GRANT_CLIENT;
+	char *secret = NULL;
+
+	if ((!client && secret_file("oauth-refresh-token-file",
+	                            cfg->oauth_refresh_token_file, strict,
+	                            refresh_tok, err, errlen) != 0) ||
 	    (cfg->oauth_client_secret_file != NULL &&
 	     secret_file("oauth-client-secret-file",
 	                 cfg->oauth_client_secret_file, strict, &secret, err,
 	                 errlen) != 0))
-		goto out;
-	body = form(h, refresh_tok, cfg->oauth_client_id, secret);
-	if (body == NULL) {
+		return -1;
+	oauth_form_add(f, "grant_type", client ? "client_credentials"
+	                                       : "refresh_token");
+	if (!client)
+		oauth_form_add(f, "refresh_token", *refresh_tok);
+	oauth_form_add(f, "client_id", cfg->oauth_client_id);
+	oauth_form_add(f, "client_secret", secret);
+	if (ep->scope[0] != '\0')
+		oauth_form_add(f, "scope", ep->scope);
+	wipe_free(secret);
+	return 0;
+}
+
+static int refresh(const struct config *cfg, char **out, char *err,
+                   size_t errlen)
+{
+	struct oauth_form f = { 0 };
+	struct oauth_reply r = { 0 };
+	struct oauth_endpoints ep;
+	char *refresh_tok = NULL;
+	char *token = malloc(TOKEN_MAX);
+	int rc = -1;
+
+	oauth_endpoints(cfg, &ep);
+	if (token == NULL) {
 		snprintf(err, errlen, "oauth: out of memory");
 		goto out;
 	}
-	if (post(cfg, body, &r, err, errlen) != 0)
+	if (grant_form(cfg, &ep, &f, &refresh_tok, err, errlen) != 0 ||
+	    oauth_http_post(cfg, ep.token_url, "oauth-token-url", &f, &r, err,
+	                    errlen) != 0)
 		goto out;
+	if (r.status != 200) {
+		char login[600];
+
+		oauth_login_command(cfg, login, sizeof(login));
+		oauth_error_line(r.buf, r.len, r.status, "oauth-token-url",
+		                 cfg->oauth_grant == OAUTH_GRANT_CLIENT
+		                 ? OAUTH_CTX_CLIENT : OAUTH_CTX_REFRESH, login,
+		                 err, errlen);
+		goto out;
+	}
 	if (oauth_json_get(r.buf, r.len, "access_token", token, TOKEN_MAX) != 0 ||
 	    token[0] == '\0') {
 		snprintf(err, errlen, "oauth-token-url: no access_token in the "
@@ -375,12 +307,10 @@ static int refresh(const struct config *cfg, char **out, char *err,
 	*out = strdup(token);
 	rc = *out ? 0 : -1;
 out:
-	if (body) { secure_zero(body, strlen(body)); free(body); }
-	if (refresh_tok) { secure_zero(refresh_tok, strlen(refresh_tok)); free(refresh_tok); }
-	if (secret) { secure_zero(secret, strlen(secret)); free(secret); }
+	oauth_form_free(&f);
+	oauth_reply_free(&r);
+	wipe_free(refresh_tok);
 	if (token) { secure_zero(token, TOKEN_MAX); free(token); }
-	if (r.buf) { secure_zero(r.buf, REPLY_MAX + 1); free(r.buf); }
-	curl_easy_cleanup(h);
 	return rc;
 }
 

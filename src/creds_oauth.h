@@ -1,8 +1,11 @@
 /*
  * creds_oauth.h - OAuth2 access tokens for AUTH XOAUTH2 / OAUTHBEARER:
- * from a token-command, or from outbox's own refresh flow (RFC 6749
- * section 6) against oauth-token-url, cached with its expiry beside the
- * queue. Internal to the credentials module: the rest of outbox asks
+ * from a token-command, or from outbox's own grants against the token
+ * endpoint (creds_preset.h: oauth-token-url or the provider's): the
+ * refresh-token grant (RFC 6749 section 6) with the token
+ * "outbox --oauth-login" stored (creds_login.h), or the
+ * client-credentials grant (section 4.4); cached with its expiry beside
+ * the queue. Internal to the credentials module: the rest of outbox asks
  * creds.h.
  */
 #ifndef OUTBOX_CREDS_OAUTH_H
@@ -21,13 +24,18 @@
  * An access token for one connection: token-command's first line; or the
  * cached token while it has more than OAUTH_EARLY_SECS left (unless
  * force_refresh); or a new one from the token endpoint, exchanging the
- * refresh token (a rotated refresh token replaces the file atomically,
- * the new access token and its expiry go to the 0600 cache file).
- * Returns 0 and a malloc'd token in *out (caller wipes and frees), or -1
- * with a reason in err that never contains a secret.
+ * refresh token (a rotated refresh token replaces the file atomically)
+ * or the client's credentials; the new access token and its expiry go
+ * to the 0600 cache file. Returns 0 and a malloc'd token in *out (caller
+ * wipes and frees), or -1 with a one-line reason in err that never
+ * contains a secret (a refusal says what to do: creds_http.h).
  */
 int oauth_token(const struct config *cfg, bool force_refresh, char **out,
                 char *err, size_t errlen);
+
+/* Remove the cached access token of cfg, if any (after a new sign-in,
+ * so that the next connection does not use an earlier account's). */
+void oauth_cache_forget(const struct config *cfg);
 
 /*
  * The value of a top-level member of a JSON object (a string, unescaped,

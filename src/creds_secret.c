@@ -282,3 +282,35 @@ int secret_file(const char *key, const char *path, bool strict, char **out,
 	}
 	return 0;
 }
+
+int secret_store(const char *path, const char *text)
+{
+	char tmp[4200];
+	int fd, rc = 0, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >=
+	    (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	          0600);
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0)
+		rc = -1;
+	saved = errno;
+	if (close(fd) != 0 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	if (rc == 0 && rename(tmp, path) != 0) {
+		rc = -1;
+		saved = errno;
+	}
+	if (rc != 0) {
+		unlink(tmp);
+		errno = saved;
+	}
+	return rc;
+}

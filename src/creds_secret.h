@@ -41,4 +41,12 @@ bool secret_strict(bool privileged);
 int secret_file(const char *key, const char *path, bool strict, char **out,
                 char *err, size_t errlen);
 
+/*
+ * Replace the file at path with text atomically: a new file beside it
+ * (mode 0600, owned by the caller, O_EXCL, no symbolic link followed),
+ * fsync'd, renamed over path. Returns 0, or -1 with errno set (the
+ * temporary file removed).
+ */
+int secret_store(const char *path, const char *text);
+
 #endif

@@ -17,6 +17,7 @@
 #include "check.h"
 #include "cli.h"
 #include "config.h"
+#include "creds_login.h"
 #include "init.h"
 #include "envelope.h"
 #include "log.h"
@@ -76,6 +77,10 @@ static int usage(void)
 	       "of the queue\n"
 	       "       outbox --init HOST[:PORT] [--user U] [--force]  write a "
 	       "config\n"
+	       "       outbox --oauth-login [--device | --browser [--port N]] "
+	       "[--login-timeout D]\n"
+	       "                                       sign in once; store the "
+	       "OAuth2 refresh token\n"
 	       "       outbox --version | --help\n"
 	       "The config is %s unless -C names another; OUTBOX_* variables\n"
 	       "override it. See outbox(8) and outbox.conf(5). The key\n"
@@ -273,6 +278,34 @@ static int queue_mode(const struct config *cfg, const struct options *opt)
 	return rc;
 }
 
+/* --oauth-login: sign in and store the refresh token (creds_login.h). */
+static int oauth_login(const struct config *cfg, const struct options *opt)
+{
+	struct login_opts lo = { LOGIN_FLOW_DEFAULT, 0, 0, stdout };
+	enum ob_status st;
+	char err[1024];
+	long v;
+
+	if (opt->login_device)
+		lo.flow = LOGIN_FLOW_DEVICE;
+	else if (opt->login_browser)
+		lo.flow = LOGIN_FLOW_BROWSER;
+	if (opt->login_port != NULL) {
+		if (parse_long(opt->login_port, 1, 65535, &v) != 0)
+			return complain(OB_USAGE, "--port needs a port number from "
+			                "1 to 65535");
+		lo.port = (int)v;
+	}
+	if (opt->login_timeout != NULL) {
+		if (parse_duration(opt->login_timeout, 86400, &v) != 0 || v < 1)
+			return complain(OB_USAGE, "--login-timeout needs a duration "
+			                "from 1s to 1d (e.g. 90s, 10m)");
+		lo.timeout = v;
+	}
+	st = login_run(cfg, &lo, err, sizeof(err));
+	return st == OB_OK ? EX_OK : complain(st, err);
+}
+
 /* The envelope parameters of -N, -R, -V and -B (checked by cli_parse). */
 static int params_from(const struct options *opt, struct params_set *p)
 {
@@ -387,6 +420,14 @@ int main(int argc, char **argv)
 		return usage();
 	case MODE_NEWALIASES:
 		return EX_OK;       /* no alias database to rebuild */
+	case MODE_OAUTH_LOGIN:
+		/* it writes a secret file as the caller: never with the
+		 * set-group-ID binary's rights */
+		if (privileged_caller())
+			return complain(OB_USAGE, "--oauth-login is refused when "
+			                "outbox runs with privileges for another user "
+			                "(run it as the owner of the config)");
+		break;
 	case MODE_INIT:
 		/* before anything is opened: with the setgid group's rights a
 		 * user could write into the queue or over its files */
@@ -413,6 +454,8 @@ int main(int argc, char **argv)
 	log_open(cfg.log, cfg.privileged);
 	if (opt.mode == MODE_VERIFY)
 		rc = verify(&cfg, &opt);
+	else if (opt.mode == MODE_OAUTH_LOGIN)
+		rc = oauth_login(&cfg, &opt);
 	else if (opt.mode == MODE_CHECK)
 		rc = exit_code(check_run(&cfg, stdout));
 	else if (opt.mode == MODE_QUEUE_CHECK)

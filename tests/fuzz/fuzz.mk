@@ -51,7 +51,7 @@ FUZZ_TARGETS  := address message config aliases smtpd mime headers params
 # (from an archive, so the linker keeps only what is referenced).
 FUZZ_MODS_address := address addr_list
 FUZZ_MODS_message := message message_io message_fields headers address addr_list util
-FUZZ_MODS_config  := config config_keys config_accounts util
+FUZZ_MODS_config  := config config_keys config_accounts creds_preset util
 FUZZ_MODS_aliases := aliases address addr_list util
 FUZZ_MODS_mime    := mime util
 FUZZ_MODS_headers := headers address addr_list
@@ -122,9 +122,10 @@ $(FUZZ_LIB): $(FUZZ_OBJS)
 # Fixed texts of the modules, so fuzz_config/fuzz_aliases can tell them
 # from text echoed out of the input.
 $(FUZZ_DIR)/config_strings.h: src/config.c src/config_keys.c \
-		src/config_accounts.c tests/fuzz/cstrings.py | $(FUZZ_DIR)
+		src/config_accounts.c src/creds_preset.c tests/fuzz/cstrings.py | \
+		$(FUZZ_DIR)
 	python3 tests/fuzz/cstrings.py config_strings src/config.c \
-		src/config_keys.c src/config_accounts.c > $@.tmp
+		src/config_keys.c src/config_accounts.c src/creds_preset.c > $@.tmp
 	mv $@.tmp $@
 
 $(FUZZ_DIR)/aliases_strings.h: src/aliases.c src/address.c tests/fuzz/cstrings.py | $(FUZZ_DIR)

@@ -537,6 +537,41 @@ static void test_queue_check(void **state)
 	RUN_ERR(errs);
 }
 
+/* --oauth-login and its options, which belong to it. */
+static void test_oauth_login(void **state)
+{
+	static const struct err_row errs[] = {
+		{ { "outbox", "--device", NULL }, "go with --oauth-login" },
+		{ { "outbox", "-q", "--port", "8765", NULL },
+		  "go with --oauth-login" },
+		{ { "outbox", "--oauth-login", "--device", "--browser", NULL },
+		  "--device and --browser exclude each other" },
+		{ { "outbox", "--oauth-login", "--port", NULL },
+		  "option needs an argument: --port" },
+		{ { "outbox", "--oauth-login", "rcpt@example.com", NULL },
+		  "this mode takes no operands" },
+	};
+	char *av[] = { (char *)"outbox", (char *)"-C", (char *)"/x.conf",
+	               (char *)"--oauth-login", (char *)"--browser",
+	               (char *)"--port", (char *)"8765",
+	               (char *)"--login-timeout", (char *)"90s", NULL };
+	struct options o;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(cli_parse(9, av, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.mode, MODE_OAUTH_LOGIN);
+	assert_string_equal(o.config, "/x.conf");
+	assert_true(o.login_browser);
+	assert_false(o.login_device);
+	assert_string_equal(o.login_port, "8765");
+	assert_string_equal(o.login_timeout, "90s");
+	assert_int_equal(cli_parse(4, av, &o, err, sizeof(err)), 0);
+	assert_false(o.login_browser);
+	assert_null(o.login_port);
+	RUN_ERR(errs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -553,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_error_truncation),
 		cmocka_unit_test(test_argv_untouched),
 		cmocka_unit_test(test_queue_check),
+		cmocka_unit_test(test_oauth_login),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
