@@ -178,7 +178,8 @@ static enum ob_status check_account(const struct config *cfg, FILE *out)
 	return st;
 }
 
-enum ob_status check_run(const struct config *cfg, FILE *out)
+enum ob_status check_run(const struct config *only, const struct config *cfg,
+                         FILE *out)
 {
 	enum ob_status st = OB_OK, one;
 	size_t i;
@@ -191,6 +192,8 @@ enum ob_status check_run(const struct config *cfg, FILE *out)
 	for (i = 0; i <= cfg->naccounts; i++) {
 		const struct config *a = i == 0 ? cfg : &cfg->accounts[i - 1];
 
+		if (only != NULL && a != only)
+			continue;
 		if (cfg->naccounts > 0)
 			fprintf(out, "account %s:\n",
 			        config_account_name(a));

@@ -12,13 +12,15 @@
 #include "status.h"
 
 /*
- * Check every smarthost of every account in turn (the default account
+ * Check every smarthost of every account of cfg in turn, or of the
+ * account only alone (when not NULL; --account) (the default account
  * first; with named accounts, each block of hosts under a line "account
  * NAME:"), printing a block per host to out and, for each failure, one
  * line "outbox: check: [account NAME: ]HOST:PORT: STEP failed: WHY" to
  * stderr. Returns OB_OK when every smarthost passed, else the kind of
  * the last failure (OB_NOPERM for AUTH, OB_TEMPFAIL otherwise).
  */
-enum ob_status check_run(const struct config *cfg, FILE *out);
+enum ob_status check_run(const struct config *only, const struct config *cfg,
+                         FILE *out);
 
 #endif

@@ -179,13 +179,18 @@ static int parse_login_opt(struct cursor *c, struct options *opt,
 		opt->login_device = true;
 	else if (strcmp(name, "browser") == 0)
 		opt->login_browser = true;
-	else if (strcmp(name, "port") != 0 && strcmp(name, "login-timeout") != 0)
+	else if (strcmp(name, "port") != 0 &&
+	         strcmp(name, "login-timeout") != 0 &&
+	         strcmp(name, "account") != 0)
 		return 1;
 	else if (c->i + 1 >= c->argc)
 		return fail(c, "option needs an argument", name[0] == 'p'
-		            ? "--port" : "--login-timeout");
+		            ? "--port" : name[0] == 'a' ? "--account"
+		            : "--login-timeout");
 	else if (name[0] == 'p')
 		opt->login_port = c->argv[++c->i];
+	else if (name[0] == 'a')
+		opt->account = c->argv[++c->i];
 	else
 		opt->login_timeout = c->argv[++c->i];
 	return 0;
@@ -343,6 +348,10 @@ int cli_parse(int argc, char **argv, struct options *opt,
 	    opt->login_browser || opt->login_port || opt->login_timeout))
 		return fail(&c, "--device, --browser, --port and --login-timeout "
 		            "go with --oauth-login", NULL);
+	if (opt->account != NULL && opt->mode != MODE_OAUTH_LOGIN &&
+	    opt->mode != MODE_CHECK)
+		return fail(&c, "--account goes with --oauth-login and --check",
+		            NULL);
 	if (opt->login_device && opt->login_browser)
 		return fail(&c, "--device and --browser exclude each other",
 		            NULL);

@@ -62,6 +62,8 @@ struct options {
 	bool login_browser;     /* --browser (with --oauth-login) */
 	const char *login_port; /* --port N (with --oauth-login --browser) */
 	const char *login_timeout; /* --login-timeout D (browser wait) */
+	const char *account;    /* --account NAME (with --oauth-login or
+	                           --check): that account of the config */
 	char **rcpts;           /* operands: recipients, or the further IDs
 	                           of -qI, --remove, --requeue (points into
 	                           argv) */

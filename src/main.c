@@ -69,7 +69,7 @@ static int usage(void)
 	       "       outbox --remove ID...           delete queued messages\n"
 	       "       outbox --requeue ID...          put failed messages back "
 	       "in the queue\n"
-	       "       outbox --check                  try every smarthost, send "
+	       "       outbox --check [--account NAME] try every smarthost, send "
 	       "nothing\n"
 	       "       outbox --queue-check [--warn-age D] [--crit-age D] "
 	       "[--warn-count N]\n"
@@ -77,8 +77,9 @@ static int usage(void)
 	       "of the queue\n"
 	       "       outbox --init HOST[:PORT] [--user U] [--force]  write a "
 	       "config\n"
-	       "       outbox --oauth-login [--device | --browser [--port N]] "
-	       "[--login-timeout D]\n"
+	       "       outbox --oauth-login [--account NAME] [--device | "
+	       "--browser [--port N]]\n"
+	       "              [--login-timeout D]\n"
 	       "                                       sign in once; store the "
 	       "OAuth2 refresh token\n"
 	       "       outbox --version | --help\n"
@@ -306,6 +307,28 @@ static int oauth_login(const struct config *cfg, const struct options *opt)
 	return st == OB_OK ? EX_OK : complain(st, err);
 }
 
+/* --oauth-login and --check, for the account --account names (--check
+ * without it: every account). */
+static int account_mode(const struct config *cfg, const struct options *opt)
+{
+	const struct config *a = config_account_named(cfg, opt->account);
+	char names[1024];
+	size_t i, o;
+
+	if (a == NULL) {
+		o = (size_t)snprintf(names, sizeof(names), "default");
+		for (i = 0; i < cfg->naccounts && o < sizeof(names); i++)
+			o += (size_t)snprintf(names + o, sizeof(names) - o, ", %s",
+			                      cfg->accounts[i].account);
+		fprintf(stderr, "outbox: --account: the configuration has no "
+		        "account of that name (it has: %s)\n", names);
+		return EX_USAGE;
+	}
+	if (opt->mode == MODE_OAUTH_LOGIN)
+		return oauth_login(a, opt);
+	return exit_code(check_run(opt->account ? a : NULL, cfg, stdout));
+}
+
 /* The envelope parameters of -N, -R, -V and -B (checked by cli_parse). */
 static int params_from(const struct options *opt, struct params_set *p)
 {
@@ -454,10 +477,8 @@ int main(int argc, char **argv)
 	log_open(cfg.log, cfg.privileged);
 	if (opt.mode == MODE_VERIFY)
 		rc = verify(&cfg, &opt);
-	else if (opt.mode == MODE_OAUTH_LOGIN)
-		rc = oauth_login(&cfg, &opt);
-	else if (opt.mode == MODE_CHECK)
-		rc = exit_code(check_run(&cfg, stdout));
+	else if (opt.mode == MODE_OAUTH_LOGIN || opt.mode == MODE_CHECK)
+		rc = account_mode(&cfg, &opt);
 	else if (opt.mode == MODE_QUEUE_CHECK)
 		rc = queue_check(&cfg, &opt);
 	else if (opt.mode == MODE_SMTP)

@@ -41,6 +41,7 @@ from test_production import (EX_CONFIG, EX_NOPERM, EX_OK, EX_TEMPFAIL, RCPT,
                              message, queued_ids, secret, text, write_private)
 
 EX_PROTOCOL = 76
+EX_USAGE = 64
 SCOPE = "https://outlook.office.com/SMTP.Send offline_access"
 
 
@@ -526,3 +527,58 @@ def test_accounts_each_get_their_own_tokens(outbox, smarthost, provider,
     assert len(app_sh.messages) == 1 and len(s.sh.messages) == 1
     s.outputs += [r.stdout, r.stderr]
     s.assert_no_leak(extra=[client_secret])
+
+
+def test_login_with_account_signs_in_that_account(outbox, smarthost,
+                                                  provider, tmp_path):
+    """--oauth-login --account NAME signs in the named account with its
+    own provider and stores its own refresh token file; the default
+    account's file is not touched; its sends then use that account's
+    tokens. An unknown name is refused before anything is asked."""
+    delegated = provider()
+    app_idp = provider(pending_polls=1, interval=1)
+    s = Setup(outbox, smarthost, tmp_path, delegated)
+    app_sh = smarthost(mechanisms=("XOAUTH2",),
+                       tokens={"appuser": app_idp.access_tokens})
+    app_rt = tmp_path / "app-refresh-token"
+    lines = ["account app", "  senders noreply@app.example.com",
+             f"  smarthost {app_sh.hostport}", "  tls starttls",
+             f"  ca-file {app_sh.ca_file}", "  user appuser",
+             "  auth xoauth2", "  helo client.example.com", "  timeout 5s",
+             f"  oauth-token-url {app_idp.token_url}",
+             f"  oauth-device-url {app_idp.device_url}",
+             f"  oauth-scope {SCOPE}",
+             f"  oauth-client-id {app_idp.client_id}",
+             f"  oauth-refresh-token-file {app_rt}"]
+    with open(s.cfg, "a") as f:
+        f.write("\n".join(lines) + "\n")
+
+    r = s.login("--account", "nosuch", code=EX_USAGE)
+    assert "no account of that name (it has: default, app)" in \
+        text(r.stderr), describe(r)
+    assert delegated.requests == [] and app_idp.requests == []
+
+    r = s.login("--device", "--account", "app")
+    assert f"the refresh token is stored in {app_rt}" in text(r.stdout)
+    assert delegated.requests == []               # the default's provider
+    assert not s.rt_file.exists()                 # and file: untouched
+    assert app_rt.read_text() == app_idp.issued[-1]["refresh_token"] + "\n"
+    assert stat.S_IMODE(app_rt.stat().st_mode) == 0o600
+
+    r = outbox.run(["-f", "noreply@app.example.com", RCPT], message("app"),
+                   config=s.cfg)
+    assert app_sh.wait_idle()
+    assert r.returncode == EX_OK, describe(r)
+    assert [(a.user, a.ok) for a in app_sh.oauth_attempts] == \
+        [("appuser", True)]
+    assert (s.qdir / "oauth-token-app").exists()
+
+    # --check --account app checks that account alone
+    r = outbox.run(["--check", "--account", "app"], config=s.cfg)
+    out = text(r.stdout)
+    assert r.returncode == EX_OK, describe(r)
+    assert "account app:" in out and "account default:" not in out, out
+    assert out.count("result:       OK") == 1, out
+    s.outputs += [r.stdout, r.stderr]
+    s.assert_no_leak(extra=[i["refresh_token"] for i in app_idp.issued
+                            if i.get("refresh_token")])
