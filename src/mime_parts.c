@@ -360,7 +360,7 @@ static void open_multipart(struct walk *w, const char *type,
 	struct frame *f;
 
 	if (blen == 0 || blen > BND_MAX) {
-		fail(w, "a %s part has %s boundary parameter", type,
+		fail(w, "a part of type %s has %s boundary parameter", type,
 		     blen == 0 ? "no" : "an over-long");
 		return;
 	}
@@ -417,7 +417,8 @@ static void header_done(struct walk *w, const unsigned char *eol, size_t n)
 	if (!fields)
 		note(w, "a part's header section is not header fields");
 	else if (!w->top && has_8bit(w->hdr, w->hlen))
-		note(w, "a %s part has 8-bit bytes in its header fields", type);
+		note(w, "a part of type %s has 8-bit bytes in its header "
+		     "fields", type);
 	w->top = false;
 	w->in_digest = false;
 	if (fields && plain && strncmp(type, "text/", 5) == 0) {
@@ -429,7 +430,7 @@ static void header_done(struct walk *w, const unsigned char *eol, size_t n)
 	outbuf_put(w->o, eol, n);
 	w->hlen = 0;
 	w->st = S_COPY;
-	snprintf(w->kind, sizeof(w->kind), "a %s part in %s", type,
+	snprintf(w->kind, sizeof(w->kind), "a part of type %s in %s", type,
 	         cte[0] != '\0' ? cte : "7bit");
 	if (!fields)
 		snprintf(w->kind, sizeof(w->kind), "a part whose header section "

@@ -229,12 +229,12 @@ static void test_parts_kept(void **state)
 		  TOP "Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n"
 		  QPH "\r\n" GRUSS_QP "\r\n--z\r\nContent-Type: application/x-bin"
 		  "\r\n" E8 "\r\n\xff\xfe\r\n--z--\r\n",
-		  MIME_QP, 1, "application/x-bin part in 8bit" },
+		  MIME_QP, 1, "type application/x-bin in 8bit" },
 		{ "8-bit only in a non-text part: goes as it is",
 		  TOP "Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n"
 		  "Content-Type: image/png\r\nContent-Transfer-Encoding: binary"
 		  "\r\n\r\n\x89PNG\r\n--z--\r\n", "", MIME_NONE, 0,
-		  "image/png part in binary" },
+		  "type image/png in binary" },
 		{ "ASCII text parts are not touched",
 		  TOP "Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n"
 		  "\r\nplain = ascii\r\n--z--\r\nepilogue \xe9\r\n", "",
