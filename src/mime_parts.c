@@ -297,7 +297,9 @@ static void transfer_encoding(const char *hdr, size_t n, char *cte,
 		token(v, skip_cfws(v, 0, len), len, false, cte, ctelen);
 }
 
-/* Is every line of hdr a field ("name:") or the continuation of one? */
+/* Is every line of hdr a field ("name:", no blank before the colon: an
+ * obsolete "name :" is not looked up, so it is not a part to rewrite) or
+ * the continuation of one? */
 static bool fields_only(const char *hdr, size_t n)
 {
 	size_t i = 0;
@@ -312,8 +314,6 @@ static bool fields_only(const char *hdr, size_t n)
 		} else {
 			while (k < end && hdr[k] > 32 && hdr[k] < 127 &&
 			       hdr[k] != ':')
-				k++;
-			while (k < end && (hdr[k] == ' ' || hdr[k] == '\t'))
 				k++;
 			if (k == i || k >= end || hdr[k] != ':')
 				return false;
@@ -358,11 +358,19 @@ static void open_multipart(struct walk *w, const char *type,
                            const char *bnd, size_t blen)
 {
 	struct frame *f;
+	size_t i;
 
 	if (blen == 0 || blen > BND_MAX) {
 		fail(w, "a part of type %s has %s boundary parameter", type,
 		     blen == 0 ? "no" : "an over-long");
 		return;
+	}
+	for (i = 0; i < w->depth; i++) {
+		if (w->stack[i].blen == blen &&
+		    memcmp(w->stack[i].b, bnd, blen) == 0) {
+			fail(w, "a nested multipart has its parent's boundary");
+			return;
+		}
 	}
 	if (w->depth == MIME_PARTS_DEPTH) {
 		fail(w, "multiparts are nested more than %d deep",
@@ -523,7 +531,7 @@ static bool boundary_line(const struct walk *w, const unsigned char *p,
 		n--;
 	if (n < 3 || p[0] != '-' || p[1] != '-')
 		return false;
-	for (i = w->depth; i-- > 0;) {
+	for (i = 0; i < w->depth; i++) {     /* the outermost first */
 		const struct frame *f = &w->stack[i];
 
 		if (n - 2 < f->blen || memcmp(p + 2, f->b, f->blen) != 0)

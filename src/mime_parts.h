@@ -10,8 +10,11 @@
  *    boundary line is exactly "--B" or "--B--" followed by optional
  *    spaces or tabs; the CRLF before it belongs to it. Preamble and
  *    epilogue go as they are.
- *  - Multiparts nest up to MIME_PARTS_DEPTH deep. A part without
- *    Content-Type is text/plain, or message/rfc822 in multipart/digest.
+ *  - Multiparts nest up to MIME_PARTS_DEPTH deep, each with a boundary
+ *    of its own (a nested one that reuses an enclosing boundary, or an
+ *    enclosing boundary line before the nested one's closing line, is a
+ *    broken structure). A part without Content-Type is text/plain, or
+ *    message/rfc822 in multipart/digest.
  *  - message/rfc822 (7bit, 8bit, binary or none) is walked into: its
  *    body is a message, whose text parts are re-encoded too; the
  *    enclosing part's fields stay as they are (a Content-Transfer-
@@ -24,7 +27,10 @@
  *    section. Other leaves, and text parts without 8-bit bytes, go as
  *    they are.
  *  - A part whose header section holds a line that is neither a field
- *    nor a continuation is not a part to interpret: it goes as it is.
+ *    ("Name:", no blank before the colon) nor a continuation is not a
+ *    part to interpret: it goes as it is.
+ *  - The empty line that ends a header section may be the line end that
+ *    belongs to the next boundary line: the part then has an empty body.
  * A part's body is read twice (once to learn whether it holds 8-bit
  * bytes); memory is two 64 KB buffers and one header section.
  */

@@ -395,6 +395,28 @@ static void test_long_part(void **state)
 	free(in);
 }
 
+/* A soft break that would start a line with "--z", the boundary itself:
+ * the '-' is escaped, so the encoded part still ends where it did. */
+static void test_soft_break_dash(void **state)
+{
+	static const char in[] = TOP "Content-Type: multipart/mixed; "
+		"boundary=z\r\n\r\n--z\r\n\r\n\xc3\xa9"
+		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		"--z\r\n--z--\r\n";
+	static const char want[] = TOP "Content-Type: multipart/mixed; "
+		"boundary=z\r\n\r\n--z\r\n" QPH "\r\n=C3=A9"
+		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		"=\r\n=2D-z\r\n--z--\r\n";
+	struct mime_7bit r;
+	struct buf out = encode(in, sizeof(in) - 1, &r);
+
+	(void)state;
+	assert_int_equal(r.how, MIME_QP);
+	assert_bytes("soft break before '-'", out.p, out.len, want,
+	             sizeof(want) - 1);
+	free(out.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_broken),
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_long_part),
+		cmocka_unit_test(test_soft_break_dash),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
