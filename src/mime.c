@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mime_int.h"
+#include "mime_parts.h"
 #include "util.h"
 
 #define HDR_MAX (1024 * 1024 + 4096)
@@ -70,23 +72,21 @@ static void brk_end(struct outbuf *o, struct brk *b)
 
 /* ---- quoted-printable, streamed ---- */
 
-struct qp {
-	struct outbuf *o;
-	size_t col;
-	int held;               /* a space/tab or CR waiting for the next byte */
-};
-
-static void qp_token(struct qp *q, const char *t, size_t n)
+static void qp_token(struct mime_qp *q, const char *t, size_t n)
 {
 	if (q->col + n > QP_LINE - 1) {
 		outbuf_put(q->o, "=\r\n", 3);
 		q->col = 0;
+		if (n == 1 && t[0] == '-') {
+			t = "=2D";      /* "--" starting a line reads as a boundary */
+			n = 3;
+		}
 	}
 	outbuf_put(q->o, t, n);
 	q->col += n;
 }
 
-static void qp_escape(struct qp *q, unsigned char c)
+static void qp_escape(struct mime_qp *q, unsigned char c)
 {
 	char t[4];
 
@@ -94,7 +94,7 @@ static void qp_escape(struct qp *q, unsigned char c)
 	qp_token(q, t, 3);
 }
 
-static void qp_byte(struct qp *q, unsigned char c)
+void mime_qp_byte(struct mime_qp *q, unsigned char c)
 {
 	if (q->held == '\r') {
 		q->held = -1;
@@ -129,7 +129,7 @@ static void qp_byte(struct qp *q, unsigned char c)
 	}
 }
 
-static void qp_end(struct qp *q)
+void mime_qp_end(struct mime_qp *q)
 {
 	if (q->held == ' ' || q->held == '\t' || q->held == '\r')
 		qp_escape(q, (unsigned char)q->held);
@@ -138,10 +138,8 @@ static void qp_end(struct qp *q)
 
 /* ---- the header section ---- */
 
-/* Value of field name in hdr (first occurrence, unfolded start), or NULL;
- * *len is its length up to the end of the field. */
-static const char *field(const char *hdr, size_t n, const char *name,
-                         size_t *len)
+const char *mime_field(const char *hdr, size_t n, const char *name,
+                       size_t *len)
 {
 	size_t k = strlen(name), i = 0;
 
@@ -178,8 +176,8 @@ static bool value_is(const char *v, size_t len, const char *prefix)
 static bool qp_possible(const char *hdr, size_t n)
 {
 	size_t ctl = 0, tel = 0;
-	const char *ct = field(hdr, n, "Content-Type", &ctl);
-	const char *te = field(hdr, n, "Content-Transfer-Encoding", &tel);
+	const char *ct = mime_field(hdr, n, "Content-Type", &ctl);
+	const char *te = mime_field(hdr, n, "Content-Transfer-Encoding", &tel);
 
 	if (ct != NULL && !value_is(ct, ctl, "text/"))
 		return false;
@@ -210,9 +208,9 @@ static void put_headers(struct outbuf *o, const char *hdr, size_t n, bool qp,
 	brk_end(o, &b);
 	if (!qp)
 		return;
-	if (field(hdr, n, "MIME-Version", &k) == NULL)
+	if (mime_field(hdr, n, "MIME-Version", &k) == NULL)
 		outbuf_put(o, "MIME-Version: 1.0\r\n", 19);
-	if (field(hdr, n, "Content-Type", &k) == NULL && eightbit)
+	if (mime_field(hdr, n, "Content-Type", &k) == NULL && eightbit)
 		outbuf_put(o, "Content-Type: text/plain; charset=utf-8\r\n", 41);
 	outbuf_put(o, "Content-Transfer-Encoding: quoted-printable\r\n", 45);
 }
@@ -251,7 +249,7 @@ static char *read_headers(int fd, size_t *n, size_t *hlen)
 static int transform(int in_fd, struct outbuf *o, const char *buf, size_t n,
                      size_t hlen, bool qp, bool eightbit)
 {
-	struct qp q = { o, 0, -1 };
+	struct mime_qp q = { o, 0, -1 };
 	struct brk b = { 0, false };
 	unsigned char chunk[BUF];
 	size_t i, body = hlen < n ? hlen + 2 : n;
@@ -280,10 +278,10 @@ static int transform(int in_fd, struct outbuf *o, const char *buf, size_t n,
 			continue;
 		}
 		for (i = 0; i < len; i++)
-			qp_byte(&q, p[i]);
+			mime_qp_byte(&q, p[i]);
 	}
 	if (qp)
-		qp_end(&q);
+		mime_qp_end(&q);
 	else
 		brk_end(o, &b);
 	outbuf_flush(o);
@@ -351,31 +349,33 @@ out:
 	return rc;
 }
 
-int mime_encode_7bit(int fd, int out, off_t *size, enum mime_fix *how,
-                     char *err, size_t errlen)
+int mime_encode_7bit(int fd, int out, struct mime_7bit *r, char *err,
+                     size_t errlen)
 {
 	struct outbuf *o = calloc(1, sizeof(*o));
 	size_t n = 0, hlen = 0;
 	char *buf = o != NULL ? read_headers(fd, &n, &hlen) : NULL;
 	int rc = -1;
 
-	*how = MIME_NONE;
+	memset(r, 0, sizeof(*r));
+	r->how = MIME_NONE;
 	if (buf == NULL) {
 		snprintf(err, errlen, "cannot re-encode the 8-bit body: %s",
 		         strerror(errno));
-	} else if (!qp_possible(buf, hlen)) {
+		goto out;
+	}
+	o->fd = out;
+	if (!qp_possible(buf, hlen)) {
+		rc = mime_parts_encode(fd, o, r, err, errlen);
+	} else if (transform(fd, o, buf, n, hlen, true, true) == 0) {
+		r->size = o->total;
+		r->how = MIME_QP;
 		rc = 0;
 	} else {
-		o->fd = out;
-		if (transform(fd, o, buf, n, hlen, true, true) == 0) {
-			*size = o->total;
-			*how = MIME_QP;
-			rc = 0;
-		} else {
-			snprintf(err, errlen, "cannot re-encode the 8-bit body: "
-			         "%s", strerror(o->failed ? o->error : errno));
-		}
+		snprintf(err, errlen, "cannot re-encode the 8-bit body: %s",
+		         strerror(o->failed ? o->error : errno));
 	}
+out:
 	free(buf);
 	free(o);
 	return rc;

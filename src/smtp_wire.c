@@ -87,13 +87,29 @@ static int addresses(struct smtp_wire *w, const char *caps,
 	return 0;
 }
 
-/* Without 8BITMIME, an 8-bit body as quoted-printable in a copy. */
+/* The log line of a re-encoding for a server without 8BITMIME. */
+static void log_7bit(const struct mime_7bit *r)
+{
+	if (r->how != MIME_QP)
+		log_event(LOG_WARNING, "an 8-bit message goes as it is to a "
+		          "smarthost without 8BITMIME: %s", r->why);
+	else if (r->parts == 0)
+		log_event(LOG_INFO, "the smarthost does not offer 8BITMIME: the "
+		          "8-bit body goes re-encoded as quoted-printable");
+	else
+		log_event(r->why[0] ? LOG_WARNING : LOG_INFO, "the smarthost "
+		          "does not offer 8BITMIME: %u 8-bit text part%s re-encoded "
+		          "as quoted-printable%s%s", r->parts,
+		          r->parts == 1 ? "" : "s", r->why[0] ? "; 8-bit bytes "
+		          "remain: " : "", r->why);
+}
+
+/* Without 8BITMIME, 8-bit text as quoted-printable in a copy. */
 static int body(struct smtp_wire *w, bool eightbitmime, bool *eight,
                 char *err, size_t errlen)
 {
-	enum mime_fix how = MIME_NONE;
+	struct mime_7bit r;
 	int has = mime_has_8bit(w->fd), out;
-	off_t size = 0;
 
 	if (has < 0) {
 		snprintf(err, errlen, "cannot read the spooled message");
@@ -103,8 +119,7 @@ static int body(struct smtp_wire *w, bool eightbitmime, bool *eight,
 	if (!*eight || eightbitmime)
 		return 0;
 	out = tmpfile_anon(NULL);
-	if (out < 0 || mime_encode_7bit(w->fd, out, &size, &how, err,
-	                                errlen) != 0) {
+	if (out < 0 || mime_encode_7bit(w->fd, out, &r, err, errlen) != 0) {
 		if (out < 0)
 			snprintf(err, errlen, "cannot re-encode the 8-bit body: "
 			         "no temporary file");
@@ -112,17 +127,13 @@ static int body(struct smtp_wire *w, bool eightbitmime, bool *eight,
 			close(out);
 		return -1;
 	}
-	if (how != MIME_QP) {
+	log_7bit(&r);
+	if (r.how != MIME_QP) {
 		close(out);
-		log_event(LOG_WARNING, "an 8-bit message that is not a single "
-		          "text part goes as it is to a smarthost without "
-		          "8BITMIME");
 		return 0;
 	}
-	log_event(LOG_INFO, "the smarthost does not offer 8BITMIME: the 8-bit "
-	          "body goes re-encoded as quoted-printable");
 	w->fd = out;
-	w->size = size;
+	w->size = r.size;
 	w->own_fd = true;
 	return 0;
 }

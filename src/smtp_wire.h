@@ -2,8 +2,9 @@
  * smtp_wire.h - a message made fit for one smarthost, from the EHLO
  * keywords it offered: the addresses as they go (non-ASCII domains in
  * ACE form without SMTPUTF8), the MAIL and RCPT parameters (SIZE,
- * SMTPUTF8, BODY, DSN: only what it offered), and the message itself (an
- * 8-bit body re-encoded as quoted-printable without 8BITMIME). What
+ * SMTPUTF8, BODY, DSN: only what it offered), and the message itself (its
+ * 8-bit text re-encoded as quoted-printable without 8BITMIME, see
+ * mime_encode_7bit). What
  * cannot go to it (a non-ASCII local part without SMTPUTF8) is refused
  * here with a reply of outbox's own, never sent.
  */
@@ -39,9 +40,9 @@ struct smtp_wire {
  * Prepare sender, rcpts[0..nrcpt), params (NULL: none) and the message
  * in fd (size bytes) for a server that offered caps (EHLO keywords,
  * ", "-separated). A re-encoding, or an 8-bit message that cannot be
- * re-encoded, is logged. Returns 0, or -1 when out of memory or the
- * message cannot be read or copied (err); free w with smtp_wire_free
- * in both cases.
+ * re-encoded (with why), is logged. Returns 0, or -1 when out of memory
+ * or the message cannot be read or copied (err); free w with
+ * smtp_wire_free in both cases.
  */
 int smtp_wire_prepare(struct smtp_wire *w, const char *caps,
                       const char *sender, char *const *rcpts, size_t nrcpt,
