@@ -42,10 +42,11 @@
  *   stats.lock    an empty file, never removed
  *
  * Commit (store_commit): fsync tmp/ID.data; write tmp/ID.env and fsync
- * it; rename tmp/ID.data -> msg/ID.data; fsync msg/; rename tmp/ID.env ->
- * msg/ID.env; fsync msg/. The rename of the envelope is the commit point:
- * only a message with msg/ID.env is queued, and outbox says 0 only after
- * the last fsync.
+ * it; rename tmp/ID.data -> msg/ID.data; rename tmp/ID.env -> msg/ID.env;
+ * fsync msg/ (once, for both renames: three fsyncs per commit; earlier
+ * builds also fsynced msg/ between the renames). The rename of the
+ * envelope is the commit point: only a message with msg/ID.env is
+ * queued, and outbox says 0 only after the fsync of msg/.
  *
  * What a crash leaves, and what the next queue run does with it:
  *   - tmp/ID.data, tmp/ID.env: not queued (the sender never got 0).
@@ -53,8 +54,14 @@
  *   - msg/ID.data without msg/ID.env: a commit cut between its renames;
  *     not queued. Removed by the same rule.
  *   - msg/ID.env with msg/ID.data: queued; sent when due.
- *   - msg/ID.env without msg/ID.data: cannot happen with the order above
- *     (data is renamed and fsynced first); if found, moved to failed/.
+ *   - msg/ID.env without msg/ID.data: a crash of outbox cannot leave it
+ *     (data is renamed first). A power cut after both renames and before
+ *     the fsync of msg/ could, on a file system that does not keep the
+ *     order of renames in one directory (journalled ones such as ext4
+ *     and xfs do): that message was never acknowledged (its sender never
+ *     got 0, it still has its own copy) and its data is still in tmp/
+ *     (removed as a leftover above). If found, the envelope is moved to
+ *     failed/, where mailq --failed shows it.
  *   - tmp/stats: a counters update cut short; stats is still the one
  *     before it (whole), and the next update overwrites tmp/stats. The
  *     rename is not followed by an fsync of the directory: a power cut
@@ -364,9 +371,10 @@ int store_commit(struct store *q, int fd, const struct store_entry *e,
 
 	name_of(data, sizeof(data), e->id, "data");
 	name_of(env, sizeof(env), e->id, "env");
+	/* both files durable, then both renames, data first; one fsync of
+	 * msg/ makes both durable (0 is said only after it) */
 	if (fsync(fd) != 0 || write_env(q, e) != 0 ||
-	    renameat(q->tmpfd, data, q->msgfd, data) != 0 ||
-	    fsync(q->msgfd) != 0) {
+	    renameat(q->tmpfd, data, q->msgfd, data) != 0) {
 		snprintf(err, errlen, "cannot queue the message: %s",
 		         strerror(errno));
 		unlinkat(q->msgfd, data, 0);
