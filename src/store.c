@@ -71,12 +71,17 @@
  *     removed: the message is sent again (at-least-once: a duplicate is
  *     possible, a loss is not). The same holds when the connection drops
  *     after the final dot and before the reply.
- *   - removals of sent messages (store_drop) are fsynced together: after
- *     every STORE_DROPS_UNSYNCED of them and when the store is closed, so
- *     a flush pays one directory fsync per batch, not one per message. A
- *     power cut (not a crash of outbox: its unlinks are done) may bring
- *     back up to that many sent messages, which are sent again - the
- *     at-least-once case above, never a loss.
+ *   - removals of sent messages (store_drop) are done by the store's
+ *     removal thread (store_drop.c), up to 64 behind the run, each
+ *     message staying locked until both its files are gone; they are
+ *     fsynced together: after every STORE_DROPS_UNSYNCED of them and
+ *     when the store is closed, so a flush pays one directory fsync per
+ *     batch, not one per message. A crash of outbox may leave up to 64
+ *     sent messages whose removal was still waiting, a power cut up to
+ *     that many more whose removal was not yet fsynced: they are sent
+ *     again - the at-least-once case above, never a loss. A crash
+ *     between the two unlinks leaves msg/ID.data without msg/ID.env:
+ *     not queued, removed as an orphan (above).
  *
  * A queue run locks msg/ID.data (flock, non-blocking) before it reads the
  * envelope, so two runs never send one message at the same time; a
@@ -199,19 +204,11 @@ int store_open(const char *dir, bool create, bool shared,
 	return 0;
 }
 
-/* fsync msg/ once for the removals since the last one. */
-static void sync_drops(struct store *q)
-{
-	if (q->unsynced > 0 && q->msgfd >= 0)
-		fsync(q->msgfd);
-	q->unsynced = 0;
-}
-
 void store_close(struct store *q)
 {
 	if (q == NULL)
 		return;
-	sync_drops(q);
+	store_drops_finish(q);
 	if (q->dfd >= 0) close(q->dfd);
 	if (q->tmpfd >= 0) close(q->tmpfd);
 	if (q->msgfd >= 0) close(q->msgfd);
@@ -739,14 +736,6 @@ int store_fail(struct store *q, const char *id, const struct store_entry *e)
 	return rc;
 }
 
-void store_drop(struct store *q, const char *id)
-{
-	/* the envelope first: that takes it off the queue */
-	unlink_pair(q->msgfd, id, "env", "data");
-	if (++q->unsynced >= STORE_DROPS_UNSYNCED)
-		sync_drops(q);
-}
-
 /* Is id a message in area that the caller may act on? 0, or -1 (err). */
 static int find_mine(struct store *q, enum store_area area, const char *id,
                      char *err, size_t errlen)
@@ -869,7 +858,7 @@ int store_remove(struct store *q, const char *id, char *err, size_t errlen)
 		         : "%s: no such message in the queue", id);
 		return -1;
 	}
-	store_drop(q, id);
+	store_drop(q, id, fd);
 	close(fd);
 	log_event(LOG_INFO, "%s: removed (by request)", id);
 	return 0;

@@ -1,6 +1,7 @@
 /*
- * store_int.h - the store's own handle, shared by store.c (messages) and
- * store_state.c (slots and send logs). Not for other modules: they use
+ * store_int.h - the store's own handle, shared by store.c (messages),
+ * store_drop.c (removing sent ones) and store_state.c (slots and send
+ * logs). Not for other modules: they use
  * store.h.
  */
 #ifndef OUTBOX_STORE_INT_H
@@ -18,7 +19,14 @@ struct store {
 	mode_t fmode;           /* of new files: 0600, or 0660 when shared */
 	bool own_only;          /* the caller sees only its own messages */
 	uid_t caller;           /* its real uid */
-	unsigned unsynced;      /* removals from msg/ not yet fsynced */
+	unsigned unsynced;      /* removals from msg/ not yet fsynced
+	                         * (atomic: see store_drop.c) */
+	struct store_drops *drops;  /* the removal thread, once started */
+	bool drops_failed;      /* it could not be started: no thread */
 };
+
+/* Wait for every removal store_drop queued, then fsync msg/ for them
+ * (store_close, store_drop.c). */
+void store_drops_finish(struct store *q);
 
 #endif
