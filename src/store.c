@@ -1,6 +1,7 @@
 /*
  * store.c - the queue's storage (see store.h): bytes and envelopes, no
- * delivery. The runner (runner.c) decides what is due and what to do
+ * delivery (removals of sent messages: store_drop.c; leftovers and old
+ * failed/ messages: store_clean.c). The runner (runner.c) decides what is due and what to do
  * with the outcome.
  *
  * Layout under the queue directory (all 0700, files 0600):
@@ -106,12 +107,6 @@
 #include "util.h"
 
 #define ENV_LINE_MAX 2048
-/* Age of an unlocked, unchanged tmp/ or orphaned msg/ file before a run
- * removes it (make QUEUE_STALE_SECS=N: the tests use a short one). */
-#ifndef QUEUE_STALE_SECS
-#define QUEUE_STALE_SECS 60
-#endif
-#define STALE_SECS QUEUE_STALE_SECS
 #define MAX_LISTED 100000
 
 
@@ -219,7 +214,7 @@ void store_close(struct store *q)
 
 /* ---- spool and commit ---- */
 
-static void name_of(char *buf, size_t n, const char *id, const char *ext)
+void store_name_of(char *buf, size_t n, const char *id, const char *ext)
 {
 	snprintf(buf, n, "%s.%s", id, ext);
 }
@@ -242,7 +237,7 @@ int store_spool(struct store *q, char id[STORE_ID_LEN + 1],
 		snprintf(id, STORE_ID_LEN + 1, "%08lX%05lX%03X",
 		         (unsigned long)now.tv_sec & 0xffffffffUL,
 		         (unsigned long)(now.tv_nsec / 1000), r & 0xfffu);
-		name_of(name, sizeof(name), id, "data");
+		store_name_of(name, sizeof(name), id, "data");
 		fd = openat(q->tmpfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
 		            O_NOFOLLOW, q->fmode);
 		if (fd < 0 && errno != EEXIST)
@@ -268,20 +263,20 @@ int store_spool(struct store *q, char id[STORE_ID_LEN + 1],
 }
 
 /* Unlink dirfd/ID.first, then dirfd/ID.second. */
-static void unlink_pair(int dirfd, const char *id, const char *first,
+void store_unlink_pair(int dirfd, const char *id, const char *first,
                         const char *second)
 {
 	char name[64];
 
-	name_of(name, sizeof(name), id, first);
+	store_name_of(name, sizeof(name), id, first);
 	unlinkat(dirfd, name, 0);
-	name_of(name, sizeof(name), id, second);
+	store_name_of(name, sizeof(name), id, second);
 	unlinkat(dirfd, name, 0);
 }
 
 void store_discard(struct store *q, const char *id)
 {
-	unlink_pair(q->tmpfd, id, "data", "env");
+	store_unlink_pair(q->tmpfd, id, "data", "env");
 }
 
 /* One line of text for the envelope file: control characters become ' '. */
@@ -322,7 +317,7 @@ static int write_env(struct store *q, const struct store_entry *e)
 	int fd, rc = 0;
 	size_t i;
 
-	name_of(name, sizeof(name), e->id, "env");
+	store_name_of(name, sizeof(name), e->id, "env");
 	fd = openat(q->tmpfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
 	            O_NOFOLLOW, q->fmode);
 	if (fd < 0)
@@ -355,7 +350,7 @@ static int install_env(struct store *q, int dirfd, const char *id)
 {
 	char env[64];
 
-	name_of(env, sizeof(env), id, "env");
+	store_name_of(env, sizeof(env), id, "env");
 	if (renameat(q->tmpfd, env, dirfd, env) != 0 || fsync(dirfd) != 0)
 		return -1;
 	return 0;
@@ -366,8 +361,8 @@ int store_commit(struct store *q, int fd, const struct store_entry *e,
 {
 	char data[64], env[64];
 
-	name_of(data, sizeof(data), e->id, "data");
-	name_of(env, sizeof(env), e->id, "env");
+	store_name_of(data, sizeof(data), e->id, "data");
+	store_name_of(env, sizeof(env), e->id, "env");
 	/* both files durable, then both renames, data first; one fsync of
 	 * msg/ makes both durable (0 is said only after it) */
 	if (fsync(fd) != 0 || write_env(q, e) != 0 ||
@@ -408,7 +403,7 @@ int store_lock(struct store *q, const char *id)
 	char name[64];
 	int fd, saved;
 
-	name_of(name, sizeof(name), id, "data");
+	store_name_of(name, sizeof(name), id, "data");
 	fd = openat(q->msgfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -1;
@@ -447,7 +442,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* IDs of the "ID.ext" files in dirfd, sorted (oldest first). */
-static int list_ids(int dirfd, const char *ext, struct addr_list *ids)
+int store_list_ids(int dirfd, const char *ext, struct addr_list *ids)
 {
 	DIR *d;
 	struct dirent *de;
@@ -543,7 +538,7 @@ static int area_fd(const struct store *q, enum store_area area)
 
 int store_ids(struct store *q, enum store_area area, struct addr_list *ids)
 {
-	return list_ids(area_fd(q, area), "env", ids);
+	return store_list_ids(area_fd(q, area), "env", ids);
 }
 
 off_t store_size(struct store *q, enum store_area area, const char *id)
@@ -551,7 +546,7 @@ off_t store_size(struct store *q, enum store_area area, const char *id)
 	struct stat st;
 	char name[64];
 
-	name_of(name, sizeof(name), id, "data");
+	store_name_of(name, sizeof(name), id, "data");
 	if (fstatat(area_fd(q, area), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return -1;
 	return st.st_size;
@@ -569,7 +564,7 @@ int store_load(struct store *q, enum store_area area, const char *id,
 
 	memset(e, 0, sizeof(*e));
 	str_copy(e->id, sizeof(e->id), id);
-	name_of(name, sizeof(name), id, "env");
+	store_name_of(name, sizeof(name), id, "env");
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -1;
@@ -591,13 +586,13 @@ int store_load(struct store *q, enum store_area area, const char *id,
 	/* queued before envelopes recorded the uid: the data file's owner
 	 * submitted it (runs replace the envelope, never the data); root's
 	 * when that cannot be told */
-	name_of(name, sizeof(name), id, "data");
+	store_name_of(name, sizeof(name), id, "data");
 	if (!has_uid && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		e->uid = st.st_uid;
 	return 0;
 }
 
-static bool exists(int dirfd, const char *name)
+bool store_exists(int dirfd, const char *name)
 {
 	struct stat st;
 
@@ -610,105 +605,6 @@ bool store_is_mine(const struct store *q, const struct store_entry *e)
 	return !q->own_only || e->uid == q->caller;
 }
 
-/* ---- housekeeping ---- */
-
-/*
- * Is dirfd/name left over by a dead process: it exists, nobody holds its
- * lock, and it has not changed for STALE_SECS? When true, *lockfd keeps
- * the lock (close it after removing the file); else *lockfd is -1.
- */
-static bool abandoned(int dirfd, const char *name, int *lockfd)
-{
-	struct stat st;
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-	*lockfd = -1;
-	if (fd < 0)
-		return false;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
-	    time(NULL) - st.st_mtime >= STALE_SECS) {
-		*lockfd = fd;
-		return true;
-	}
-	close(fd);
-	return false;
-}
-
-static void unlink_logged(int dirfd, const char *name, const char *where)
-{
-	if (unlinkat(dirfd, name, 0) == 0)
-		log_event(LOG_INFO, "%.16s: removed abandoned %s%s", name, where,
-		          name);
-}
-
-/* tmp/ID.data of a dead writer, with its tmp/ID.env if any. */
-static void clean_tmp_data(struct store *q, const char *id)
-{
-	char data[64], env[64];
-	int lock;
-
-	name_of(data, sizeof(data), id, "data");
-	name_of(env, sizeof(env), id, "env");
-	if (!abandoned(q->tmpfd, data, &lock))
-		return;
-	unlink_logged(q->tmpfd, env, "tmp/");
-	unlink_logged(q->tmpfd, data, "tmp/");
-	close(lock);
-}
-
-/* tmp/ID.env without tmp/ID.data: a commit cut between its renames (or an
- * envelope update) whose process is gone: nobody holds msg/ID.data. */
-static void clean_tmp_env(struct store *q, const char *id)
-{
-	char data[64], env[64];
-	struct stat st;
-	int lock = -1;
-
-	name_of(data, sizeof(data), id, "data");
-	name_of(env, sizeof(env), id, "env");
-	if (exists(q->tmpfd, data))
-		return;                 /* clean_tmp_data's business */
-	if (exists(q->msgfd, data) && !abandoned(q->msgfd, data, &lock))
-		return;
-	if (fstatat(q->tmpfd, env, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    time(NULL) - st.st_mtime >= STALE_SECS)
-		unlink_logged(q->tmpfd, env, "tmp/");
-	if (lock >= 0)
-		close(lock);
-}
-
-void store_clean_abandoned(struct store *q)
-{
-	struct addr_list ids = { 0 };
-	char name[64];
-	size_t i;
-	int lock;
-
-	if (list_ids(q->tmpfd, "data", &ids) == 0) {
-		for (i = 0; i < ids.count; i++)
-			clean_tmp_data(q, ids.addrs[i]);
-	}
-	addr_list_free(&ids);
-	if (list_ids(q->tmpfd, "env", &ids) == 0) {
-		for (i = 0; i < ids.count; i++)
-			clean_tmp_env(q, ids.addrs[i]);
-	}
-	addr_list_free(&ids);
-	if (list_ids(q->msgfd, "data", &ids) == 0) {
-		for (i = 0; i < ids.count; i++) {
-			name_of(name, sizeof(name), ids.addrs[i], "env");
-			if (exists(q->msgfd, name))
-				continue;
-			name_of(name, sizeof(name), ids.addrs[i], "data");
-			if (abandoned(q->msgfd, name, &lock)) {
-				unlink_logged(q->msgfd, name, "msg/");
-				close(lock);
-			}
-		}
-	}
-	addr_list_free(&ids);
-}
-
 int store_fail(struct store *q, const char *id, const struct store_entry *e)
 {
 	char name[64];
@@ -716,7 +612,7 @@ int store_fail(struct store *q, const char *id, const struct store_entry *e)
 
 	/* the envelope first: that takes it off the queue; then, with e,
 	 * the final state in place of the old envelope */
-	name_of(name, sizeof(name), id, "env");
+	store_name_of(name, sizeof(name), id, "env");
 	if (renameat(q->msgfd, name, q->failfd, name) != 0)
 		rc = -1;
 	if (rc == 0 && e != NULL &&
@@ -725,7 +621,7 @@ int store_fail(struct store *q, const char *id, const struct store_entry *e)
 		          "failed/: %s", id, strerror(errno));
 		unlinkat(q->tmpfd, name, 0);
 	}
-	name_of(name, sizeof(name), id, "data");
+	store_name_of(name, sizeof(name), id, "data");
 	if (renameat(q->msgfd, name, q->failfd, name) != 0)
 		rc = -1;
 	fsync(q->msgfd);
@@ -797,8 +693,8 @@ int store_requeue(struct store *q, const char *id, char *err, size_t errlen)
 	/* a new life in the queue: due now, attempts and lifetime afresh */
 	e.created = e.next = time(NULL);
 	e.attempts = 0;
-	name_of(data, sizeof(data), id, "data");
-	name_of(env, sizeof(env), id, "env");
+	store_name_of(data, sizeof(data), id, "data");
+	store_name_of(env, sizeof(env), id, "env");
 	/* as a commit: data into msg/ first, then the envelope (written
 	 * afresh through tmp/), fsync after each; then failed/ID.env goes */
 	if (renameat(q->failfd, data, q->msgfd, data) != 0 ||
@@ -817,32 +713,6 @@ int store_requeue(struct store *q, const char *id, char *err, size_t errlen)
 	}
 	store_entry_free(&e);
 	return rc;
-}
-
-size_t store_expire_failed(struct store *q, long max_age)
-{
-	struct addr_list ids = { 0 };
-	time_t now = time(NULL);
-	struct stat st;
-	char name[64];
-	size_t i, n = 0;
-
-	if (max_age <= 0 || list_ids(q->failfd, "env", &ids) != 0)
-		return 0;
-	for (i = 0; i < ids.count; i++) {
-		name_of(name, sizeof(name), ids.addrs[i], "env");
-		if (fstatat(q->failfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    now - st.st_mtime < max_age)
-			continue;
-		unlink_pair(q->failfd, ids.addrs[i], "env", "data");
-		log_event(LOG_INFO, "%s: removed from failed/ after %lld s",
-		          ids.addrs[i], (long long)(now - st.st_mtime));
-		n++;
-	}
-	if (n > 0)
-		fsync(q->failfd);
-	addr_list_free(&ids);
-	return n;
 }
 
 int store_remove(struct store *q, const char *id, char *err, size_t errlen)
