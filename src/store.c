@@ -77,9 +77,10 @@
  *     message staying locked until both its files are gone; they are
  *     fsynced together: after every STORE_DROPS_UNSYNCED of them and
  *     when the store is closed, so a flush pays one directory fsync per
- *     batch, not one per message. A crash of outbox may leave up to 64
- *     sent messages whose removal was still waiting, a power cut up to
- *     that many more whose removal was not yet fsynced: they are sent
+ *     batch, not one per message. A crash of outbox may leave up to 65
+ *     sent messages whose removal was not done (64 waiting, one being
+ *     removed), besides the one just sent, and a power cut up to
+ *     STORE_DROPS_UNSYNCED more whose removal was not yet fsynced: sent
  *     again - the at-least-once case above, never a loss. A crash
  *     between the two unlinks leaves msg/ID.data without msg/ID.env:
  *     not queued, removed as an orphan (above).
@@ -538,6 +539,8 @@ static int area_fd(const struct store *q, enum store_area area)
 
 int store_ids(struct store *q, enum store_area area, struct addr_list *ids)
 {
+	if (area == STORE_MSG)
+		store_drops_wait(q);    /* list what is queued, not what was */
 	return store_list_ids(area_fd(q, area), "env", ids);
 }
 

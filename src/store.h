@@ -98,7 +98,8 @@ void store_entry_free(struct store_entry *e);
 off_t store_size(struct store *s, enum store_area area, const char *id);
 
 /* IDs of the envelopes in area, sorted oldest first (IDs begin with the
- * time). 0, or -1 with errno. */
+ * time); for msg/, after this process's removals (store_drop) are done.
+ * 0, or -1 with errno. */
 int store_ids(struct store *s, enum store_area area, struct addr_list *ids);
 
 /* Is id a queue ID (16 upper-case hex digits)? */

@@ -16,6 +16,10 @@
  *     data;
  *   - msg/ is fsynced once per STORE_DROPS_UNSYNCED removals and at
  *     store_close, which waits for every removal to be done.
+ * A listing of msg/ (store_ids) first waits for the removals this
+ * process queued, so that what it lists is what is queued: a sent
+ * message is never counted (metrics, mailq) or looked at again (the
+ * runner's next pass) because its removal was still waiting.
  * At most DROPS_PENDING removals wait at a time (store_drop waits for
  * room); a process that cannot start the thread (or a child forked after
  * it started, which does not have it) removes the files itself, in the
@@ -52,9 +56,10 @@ struct drop {
 struct store_drops {
 	pthread_mutex_t mu;
 	pthread_cond_t more;    /* a removal was queued, or stop was set */
-	pthread_cond_t room;    /* a removal was taken */
+	pthread_cond_t room;    /* a removal was taken, or one was done */
 	struct drop ring[DROPS_PENDING];
 	size_t head, count;
+	bool busy;              /* the thread is removing one */
 	bool stop;
 	pid_t owner;            /* the process that has the thread */
 	pthread_t thread;
@@ -103,10 +108,13 @@ static void *drop_thread(void *arg)
 		one = d->ring[d->head];
 		d->head = (d->head + 1) % DROPS_PENDING;
 		d->count--;
-		pthread_cond_signal(&d->room);
+		d->busy = true;
+		pthread_cond_broadcast(&d->room);
 		pthread_mutex_unlock(&d->mu);
 		remove_now(q, one.id, one.lockfd);
 		pthread_mutex_lock(&d->mu);
+		d->busy = false;
+		pthread_cond_broadcast(&d->room);
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;
@@ -181,6 +189,18 @@ void store_drop(struct store *q, const char *id, int lockfd)
 	d->ring[(d->head + d->count) % DROPS_PENDING] = one;
 	d->count++;
 	pthread_cond_signal(&d->more);
+	pthread_mutex_unlock(&d->mu);
+}
+
+void store_drops_wait(struct store *q)
+{
+	struct store_drops *d = q->drops;
+
+	if (d == NULL || d->owner != getpid())
+		return;
+	pthread_mutex_lock(&d->mu);
+	while (d->count > 0 || d->busy)
+		pthread_cond_wait(&d->room, &d->mu);
 	pthread_mutex_unlock(&d->mu);
 }
 

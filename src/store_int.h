@@ -39,5 +39,8 @@ bool store_exists(int dirfd, const char *name);
 /* Wait for every removal store_drop queued, then fsync msg/ for them
  * (store_close, store_drop.c). */
 void store_drops_finish(struct store *q);
+/* Wait for every removal store_drop queued (store_ids, before listing
+ * msg/); no fsync. */
+void store_drops_wait(struct store *q);
 
 #endif

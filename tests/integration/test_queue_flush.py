@@ -71,9 +71,9 @@ def test_sigkill_during_flush_loses_nothing(outbox, smarthost, tmp_path):
     assert set(got) == {f"flush {i:03d}" for i in range(n)}, got
     dups = sum(c - 1 for c in got.values())
     print(f"seed {seed}: {kills} runs killed, {dups} messages sent again")
-    # at most the in-flight message and the removals still waiting (64)
-    # per killed run
-    assert dups <= kills * 65, (dups, kills, seed)
+    # per killed run at most the message just sent, the one the removal
+    # thread was removing and the 64 waiting
+    assert dups <= kills * 66, (dups, kills, seed)
     assert queued_ids(qdir) == [] and files(msg) == []
 
 
