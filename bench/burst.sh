@@ -346,13 +346,14 @@ fig8() {
 	done
 	echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RB/fig8.txt"
 	# Where outbox's flush goes beyond the SMTP exchange: system calls of
-	# one more flush (strace -c; not timed, not in the figures).
+	# one more flush (strace -f -c: the run and its removal thread; not
+	# timed, not in the figures).
 	if command -v strace > /dev/null; then
 		n0=$(sink_count sink)
 		for ((i = 0; i < FLUSH_N; i++)); do
 			"$OB" -C "$T/flush.conf" -odq "$RCPT" < "$T/msg2k.eml" || die "figure 8 (strace): -odq exited $?"
 		done
-		limit 600 strace -c -w -o "$RB/fig8-strace.txt" "$OB" -C "$T/flush.conf" -q ||
+		limit 600 strace -f -c -w -o "$RB/fig8-strace.txt" "$OB" -C "$T/flush.conf" -q ||
 			die "figure 8: strace outbox -q exited $?"
 		sink_expect sink "$n0" "$FLUSH_N" "figure 8 (strace run)"
 	fi

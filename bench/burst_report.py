@@ -323,7 +323,9 @@ def section(T, machine=None):
             tot = sum(v[0] for v in calls.values())
             top = sorted(calls.items(), key=lambda kv_: -kv_[1][0])[:6]
             w("Where an `outbox -q` of %d (queue on disk) spends its system-call time "
-              "(one more flush under `strace -c -w`, not in the figures; seconds, "
+              "(one more flush under `strace -f -c -w`, not in the figures: the run "
+              "and the store's removal thread together, wall time in each call, so "
+              "futex and poll include waiting; seconds, "
               "calls): %s; all system calls %.3f s." % (
                   n, "; ".join("%s %.3f s, %d" % (k_, v[0], v[1]) for k_, v in top), tot))
             w("")

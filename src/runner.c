@@ -135,7 +135,7 @@ static void settle(struct run *r, struct store_entry *e, int fd,
 		log_event(LOG_INFO, "%s: moved to failed/", e->id);
 		r->st->bounced++;
 	} else {
-		store_drop(r->q, e->id);
+		store_drop(r->q, e->id, fd);
 		log_event(LOG_INFO, "%s: removed", e->id);
 	}
 	addr_list_free(&gone);

@@ -1,6 +1,7 @@
 /*
  * store.c - the queue's storage (see store.h): bytes and envelopes, no
- * delivery. The runner (runner.c) decides what is due and what to do
+ * delivery (removals of sent messages: store_drop.c; leftovers and old
+ * failed/ messages: store_clean.c). The runner (runner.c) decides what is due and what to do
  * with the outcome.
  *
  * Layout under the queue directory (all 0700, files 0600):
@@ -42,10 +43,11 @@
  *   stats.lock    an empty file, never removed
  *
  * Commit (store_commit): fsync tmp/ID.data; write tmp/ID.env and fsync
- * it; rename tmp/ID.data -> msg/ID.data; fsync msg/; rename tmp/ID.env ->
- * msg/ID.env; fsync msg/. The rename of the envelope is the commit point:
- * only a message with msg/ID.env is queued, and outbox says 0 only after
- * the last fsync.
+ * it; rename tmp/ID.data -> msg/ID.data; rename tmp/ID.env -> msg/ID.env;
+ * fsync msg/ (once, for both renames: three fsyncs per commit; earlier
+ * builds also fsynced msg/ between the renames). The rename of the
+ * envelope is the commit point: only a message with msg/ID.env is
+ * queued, and outbox says 0 only after the fsync of msg/.
  *
  * What a crash leaves, and what the next queue run does with it:
  *   - tmp/ID.data, tmp/ID.env: not queued (the sender never got 0).
@@ -53,8 +55,14 @@
  *   - msg/ID.data without msg/ID.env: a commit cut between its renames;
  *     not queued. Removed by the same rule.
  *   - msg/ID.env with msg/ID.data: queued; sent when due.
- *   - msg/ID.env without msg/ID.data: cannot happen with the order above
- *     (data is renamed and fsynced first); if found, moved to failed/.
+ *   - msg/ID.env without msg/ID.data: a crash of outbox cannot leave it
+ *     (data is renamed first). A power cut after both renames and before
+ *     the fsync of msg/ could, on a file system that does not keep the
+ *     order of renames in one directory (journalled ones such as ext4
+ *     and xfs do): that message was never acknowledged (its sender never
+ *     got 0, it still has its own copy) and its data is still in tmp/
+ *     (removed as a leftover above). If found, the envelope is moved to
+ *     failed/, where mailq --failed shows it.
  *   - tmp/stats: a counters update cut short; stats is still the one
  *     before it (whole), and the next update overwrites tmp/stats. The
  *     rename is not followed by an fsync of the directory: a power cut
@@ -64,12 +72,18 @@
  *     removed: the message is sent again (at-least-once: a duplicate is
  *     possible, a loss is not). The same holds when the connection drops
  *     after the final dot and before the reply.
- *   - removals of sent messages (store_drop) are fsynced together: after
- *     every STORE_DROPS_UNSYNCED of them and when the store is closed, so
- *     a flush pays one directory fsync per batch, not one per message. A
- *     power cut (not a crash of outbox: its unlinks are done) may bring
- *     back up to that many sent messages, which are sent again - the
- *     at-least-once case above, never a loss.
+ *   - removals of sent messages (store_drop) are done by the store's
+ *     removal thread (store_drop.c), up to 64 behind the run, each
+ *     message staying locked until both its files are gone; they are
+ *     fsynced together: after every STORE_DROPS_UNSYNCED of them and
+ *     when the store is closed, so a flush pays one directory fsync per
+ *     batch, not one per message. A crash of outbox may leave up to 65
+ *     sent messages whose removal was not done (64 waiting, one being
+ *     removed), besides the one just sent, and a power cut up to
+ *     STORE_DROPS_UNSYNCED more whose removal was not yet fsynced: sent
+ *     again - the at-least-once case above, never a loss. A crash
+ *     between the two unlinks leaves msg/ID.data without msg/ID.env:
+ *     not queued, removed as an orphan (above).
  *
  * A queue run locks msg/ID.data (flock, non-blocking) before it reads the
  * envelope, so two runs never send one message at the same time; a
@@ -94,12 +108,6 @@
 #include "util.h"
 
 #define ENV_LINE_MAX 2048
-/* Age of an unlocked, unchanged tmp/ or orphaned msg/ file before a run
- * removes it (make QUEUE_STALE_SECS=N: the tests use a short one). */
-#ifndef QUEUE_STALE_SECS
-#define QUEUE_STALE_SECS 60
-#endif
-#define STALE_SECS QUEUE_STALE_SECS
 #define MAX_LISTED 100000
 
 
@@ -192,19 +200,11 @@ int store_open(const char *dir, bool create, bool shared,
 	return 0;
 }
 
-/* fsync msg/ once for the removals since the last one. */
-static void sync_drops(struct store *q)
-{
-	if (q->unsynced > 0 && q->msgfd >= 0)
-		fsync(q->msgfd);
-	q->unsynced = 0;
-}
-
 void store_close(struct store *q)
 {
 	if (q == NULL)
 		return;
-	sync_drops(q);
+	store_drops_finish(q);
 	if (q->dfd >= 0) close(q->dfd);
 	if (q->tmpfd >= 0) close(q->tmpfd);
 	if (q->msgfd >= 0) close(q->msgfd);
@@ -215,7 +215,7 @@ void store_close(struct store *q)
 
 /* ---- spool and commit ---- */
 
-static void name_of(char *buf, size_t n, const char *id, const char *ext)
+void store_name_of(char *buf, size_t n, const char *id, const char *ext)
 {
 	snprintf(buf, n, "%s.%s", id, ext);
 }
@@ -238,7 +238,7 @@ int store_spool(struct store *q, char id[STORE_ID_LEN + 1],
 		snprintf(id, STORE_ID_LEN + 1, "%08lX%05lX%03X",
 		         (unsigned long)now.tv_sec & 0xffffffffUL,
 		         (unsigned long)(now.tv_nsec / 1000), r & 0xfffu);
-		name_of(name, sizeof(name), id, "data");
+		store_name_of(name, sizeof(name), id, "data");
 		fd = openat(q->tmpfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
 		            O_NOFOLLOW, q->fmode);
 		if (fd < 0 && errno != EEXIST)
@@ -264,20 +264,20 @@ int store_spool(struct store *q, char id[STORE_ID_LEN + 1],
 }
 
 /* Unlink dirfd/ID.first, then dirfd/ID.second. */
-static void unlink_pair(int dirfd, const char *id, const char *first,
+void store_unlink_pair(int dirfd, const char *id, const char *first,
                         const char *second)
 {
 	char name[64];
 
-	name_of(name, sizeof(name), id, first);
+	store_name_of(name, sizeof(name), id, first);
 	unlinkat(dirfd, name, 0);
-	name_of(name, sizeof(name), id, second);
+	store_name_of(name, sizeof(name), id, second);
 	unlinkat(dirfd, name, 0);
 }
 
 void store_discard(struct store *q, const char *id)
 {
-	unlink_pair(q->tmpfd, id, "data", "env");
+	store_unlink_pair(q->tmpfd, id, "data", "env");
 }
 
 /* One line of text for the envelope file: control characters become ' '. */
@@ -318,7 +318,7 @@ static int write_env(struct store *q, const struct store_entry *e)
 	int fd, rc = 0;
 	size_t i;
 
-	name_of(name, sizeof(name), e->id, "env");
+	store_name_of(name, sizeof(name), e->id, "env");
 	fd = openat(q->tmpfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
 	            O_NOFOLLOW, q->fmode);
 	if (fd < 0)
@@ -353,7 +353,7 @@ static int install_env(struct store *q, int dirfd, const char *id)
 {
 	char env[64];
 
-	name_of(env, sizeof(env), id, "env");
+	store_name_of(env, sizeof(env), id, "env");
 	if (renameat(q->tmpfd, env, dirfd, env) != 0 || fsync(dirfd) != 0)
 		return -1;
 	return 0;
@@ -364,11 +364,12 @@ int store_commit(struct store *q, int fd, const struct store_entry *e,
 {
 	char data[64], env[64];
 
-	name_of(data, sizeof(data), e->id, "data");
-	name_of(env, sizeof(env), e->id, "env");
+	store_name_of(data, sizeof(data), e->id, "data");
+	store_name_of(env, sizeof(env), e->id, "env");
+	/* both files durable, then both renames, data first; one fsync of
+	 * msg/ makes both durable (0 is said only after it) */
 	if (fsync(fd) != 0 || write_env(q, e) != 0 ||
-	    renameat(q->tmpfd, data, q->msgfd, data) != 0 ||
-	    fsync(q->msgfd) != 0) {
+	    renameat(q->tmpfd, data, q->msgfd, data) != 0) {
 		snprintf(err, errlen, "cannot queue the message: %s",
 		         strerror(errno));
 		unlinkat(q->msgfd, data, 0);
@@ -405,7 +406,7 @@ int store_lock(struct store *q, const char *id)
 	char name[64];
 	int fd, saved;
 
-	name_of(name, sizeof(name), id, "data");
+	store_name_of(name, sizeof(name), id, "data");
 	fd = openat(q->msgfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -1;
@@ -444,7 +445,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* IDs of the "ID.ext" files in dirfd, sorted (oldest first). */
-static int list_ids(int dirfd, const char *ext, struct addr_list *ids)
+int store_list_ids(int dirfd, const char *ext, struct addr_list *ids)
 {
 	DIR *d;
 	struct dirent *de;
@@ -546,7 +547,9 @@ static int area_fd(const struct store *q, enum store_area area)
 
 int store_ids(struct store *q, enum store_area area, struct addr_list *ids)
 {
-	return list_ids(area_fd(q, area), "env", ids);
+	if (area == STORE_MSG)
+		store_drops_wait(q);    /* list what is queued, not what was */
+	return store_list_ids(area_fd(q, area), "env", ids);
 }
 
 off_t store_size(struct store *q, enum store_area area, const char *id)
@@ -554,7 +557,7 @@ off_t store_size(struct store *q, enum store_area area, const char *id)
 	struct stat st;
 	char name[64];
 
-	name_of(name, sizeof(name), id, "data");
+	store_name_of(name, sizeof(name), id, "data");
 	if (fstatat(area_fd(q, area), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return -1;
 	return st.st_size;
@@ -572,7 +575,7 @@ int store_load(struct store *q, enum store_area area, const char *id,
 
 	memset(e, 0, sizeof(*e));
 	str_copy(e->id, sizeof(e->id), id);
-	name_of(name, sizeof(name), id, "env");
+	store_name_of(name, sizeof(name), id, "env");
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -1;
@@ -594,13 +597,13 @@ int store_load(struct store *q, enum store_area area, const char *id,
 	/* queued before envelopes recorded the uid: the data file's owner
 	 * submitted it (runs replace the envelope, never the data); root's
 	 * when that cannot be told */
-	name_of(name, sizeof(name), id, "data");
+	store_name_of(name, sizeof(name), id, "data");
 	if (!has_uid && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		e->uid = st.st_uid;
 	return 0;
 }
 
-static bool exists(int dirfd, const char *name)
+bool store_exists(int dirfd, const char *name)
 {
 	struct stat st;
 
@@ -613,105 +616,6 @@ bool store_is_mine(const struct store *q, const struct store_entry *e)
 	return !q->own_only || e->uid == q->caller;
 }
 
-/* ---- housekeeping ---- */
-
-/*
- * Is dirfd/name left over by a dead process: it exists, nobody holds its
- * lock, and it has not changed for STALE_SECS? When true, *lockfd keeps
- * the lock (close it after removing the file); else *lockfd is -1.
- */
-static bool abandoned(int dirfd, const char *name, int *lockfd)
-{
-	struct stat st;
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-	*lockfd = -1;
-	if (fd < 0)
-		return false;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
-	    time(NULL) - st.st_mtime >= STALE_SECS) {
-		*lockfd = fd;
-		return true;
-	}
-	close(fd);
-	return false;
-}
-
-static void unlink_logged(int dirfd, const char *name, const char *where)
-{
-	if (unlinkat(dirfd, name, 0) == 0)
-		log_event(LOG_INFO, "%.16s: removed abandoned %s%s", name, where,
-		          name);
-}
-
-/* tmp/ID.data of a dead writer, with its tmp/ID.env if any. */
-static void clean_tmp_data(struct store *q, const char *id)
-{
-	char data[64], env[64];
-	int lock;
-
-	name_of(data, sizeof(data), id, "data");
-	name_of(env, sizeof(env), id, "env");
-	if (!abandoned(q->tmpfd, data, &lock))
-		return;
-	unlink_logged(q->tmpfd, env, "tmp/");
-	unlink_logged(q->tmpfd, data, "tmp/");
-	close(lock);
-}
-
-/* tmp/ID.env without tmp/ID.data: a commit cut between its renames (or an
- * envelope update) whose process is gone: nobody holds msg/ID.data. */
-static void clean_tmp_env(struct store *q, const char *id)
-{
-	char data[64], env[64];
-	struct stat st;
-	int lock = -1;
-
-	name_of(data, sizeof(data), id, "data");
-	name_of(env, sizeof(env), id, "env");
-	if (exists(q->tmpfd, data))
-		return;                 /* clean_tmp_data's business */
-	if (exists(q->msgfd, data) && !abandoned(q->msgfd, data, &lock))
-		return;
-	if (fstatat(q->tmpfd, env, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    time(NULL) - st.st_mtime >= STALE_SECS)
-		unlink_logged(q->tmpfd, env, "tmp/");
-	if (lock >= 0)
-		close(lock);
-}
-
-void store_clean_abandoned(struct store *q)
-{
-	struct addr_list ids = { 0 };
-	char name[64];
-	size_t i;
-	int lock;
-
-	if (list_ids(q->tmpfd, "data", &ids) == 0) {
-		for (i = 0; i < ids.count; i++)
-			clean_tmp_data(q, ids.addrs[i]);
-	}
-	addr_list_free(&ids);
-	if (list_ids(q->tmpfd, "env", &ids) == 0) {
-		for (i = 0; i < ids.count; i++)
-			clean_tmp_env(q, ids.addrs[i]);
-	}
-	addr_list_free(&ids);
-	if (list_ids(q->msgfd, "data", &ids) == 0) {
-		for (i = 0; i < ids.count; i++) {
-			name_of(name, sizeof(name), ids.addrs[i], "env");
-			if (exists(q->msgfd, name))
-				continue;
-			name_of(name, sizeof(name), ids.addrs[i], "data");
-			if (abandoned(q->msgfd, name, &lock)) {
-				unlink_logged(q->msgfd, name, "msg/");
-				close(lock);
-			}
-		}
-	}
-	addr_list_free(&ids);
-}
-
 int store_fail(struct store *q, const char *id, const struct store_entry *e)
 {
 	char name[64];
@@ -719,7 +623,7 @@ int store_fail(struct store *q, const char *id, const struct store_entry *e)
 
 	/* the envelope first: that takes it off the queue; then, with e,
 	 * the final state in place of the old envelope */
-	name_of(name, sizeof(name), id, "env");
+	store_name_of(name, sizeof(name), id, "env");
 	if (renameat(q->msgfd, name, q->failfd, name) != 0)
 		rc = -1;
 	if (rc == 0 && e != NULL &&
@@ -728,7 +632,7 @@ int store_fail(struct store *q, const char *id, const struct store_entry *e)
 		          "failed/: %s", id, strerror(errno));
 		unlinkat(q->tmpfd, name, 0);
 	}
-	name_of(name, sizeof(name), id, "data");
+	store_name_of(name, sizeof(name), id, "data");
 	if (renameat(q->msgfd, name, q->failfd, name) != 0)
 		rc = -1;
 	fsync(q->msgfd);
@@ -737,14 +641,6 @@ int store_fail(struct store *q, const char *id, const struct store_entry *e)
 		log_event(LOG_ERR, "%s: cannot move it to failed/: %s", id,
 		          strerror(errno));
 	return rc;
-}
-
-void store_drop(struct store *q, const char *id)
-{
-	/* the envelope first: that takes it off the queue */
-	unlink_pair(q->msgfd, id, "env", "data");
-	if (++q->unsynced >= STORE_DROPS_UNSYNCED)
-		sync_drops(q);
 }
 
 /* Is id a message in area that the caller may act on? 0, or -1 (err). */
@@ -808,8 +704,8 @@ int store_requeue(struct store *q, const char *id, char *err, size_t errlen)
 	/* a new life in the queue: due now, attempts and lifetime afresh */
 	e.created = e.next = time(NULL);
 	e.attempts = 0;
-	name_of(data, sizeof(data), id, "data");
-	name_of(env, sizeof(env), id, "env");
+	store_name_of(data, sizeof(data), id, "data");
+	store_name_of(env, sizeof(env), id, "env");
 	/* as a commit: data into msg/ first, then the envelope (written
 	 * afresh through tmp/), fsync after each; then failed/ID.env goes */
 	if (renameat(q->failfd, data, q->msgfd, data) != 0 ||
@@ -830,32 +726,6 @@ int store_requeue(struct store *q, const char *id, char *err, size_t errlen)
 	return rc;
 }
 
-size_t store_expire_failed(struct store *q, long max_age)
-{
-	struct addr_list ids = { 0 };
-	time_t now = time(NULL);
-	struct stat st;
-	char name[64];
-	size_t i, n = 0;
-
-	if (max_age <= 0 || list_ids(q->failfd, "env", &ids) != 0)
-		return 0;
-	for (i = 0; i < ids.count; i++) {
-		name_of(name, sizeof(name), ids.addrs[i], "env");
-		if (fstatat(q->failfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    now - st.st_mtime < max_age)
-			continue;
-		unlink_pair(q->failfd, ids.addrs[i], "env", "data");
-		log_event(LOG_INFO, "%s: removed from failed/ after %lld s",
-		          ids.addrs[i], (long long)(now - st.st_mtime));
-		n++;
-	}
-	if (n > 0)
-		fsync(q->failfd);
-	addr_list_free(&ids);
-	return n;
-}
-
 int store_remove(struct store *q, const char *id, char *err, size_t errlen)
 {
 	int fd;
@@ -869,7 +739,7 @@ int store_remove(struct store *q, const char *id, char *err, size_t errlen)
 		         : "%s: no such message in the queue", id);
 		return -1;
 	}
-	store_drop(q, id);
+	store_drop(q, id, fd);
 	close(fd);
 	log_event(LOG_INFO, "%s: removed (by request)", id);
 	return 0;

@@ -100,7 +100,8 @@ void store_entry_free(struct store_entry *e);
 off_t store_size(struct store *s, enum store_area area, const char *id);
 
 /* IDs of the envelopes in area, sorted oldest first (IDs begin with the
- * time). 0, or -1 with errno. */
+ * time); for msg/, after this process's removals (store_drop) are done.
+ * 0, or -1 with errno. */
 int store_ids(struct store *s, enum store_area area, struct addr_list *ids);
 
 /* Is id a queue ID (16 upper-case hex digits)? */
@@ -136,10 +137,15 @@ size_t store_expire_failed(struct store *s, long max_age);
  * (see the crash table in store.c). */
 #define STORE_DROPS_UNSYNCED 64
 
-/* Take msg/ID off the queue for good (the caller holds its lock). The
- * removal is made durable with the next STORE_DROPS_UNSYNCED ones, or at
- * store_close. */
-void store_drop(struct store *s, const char *id);
+/*
+ * Take msg/ID off the queue for good. The caller holds its lock through
+ * lockfd (from store_lock; -1 if it holds none) and may close lockfd at
+ * once: the message stays locked until both its files are unlinked,
+ * which may happen on the store's removal thread after store_drop
+ * returns (see store_drop.c). The removal is made durable with the next
+ * STORE_DROPS_UNSYNCED ones, or at store_close, which waits for all.
+ */
+void store_drop(struct store *s, const char *id, int lockfd);
 
 /*
  * Move msg/ID to failed/ (the caller holds its lock). With e, failed/ID.env
