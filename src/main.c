@@ -426,6 +426,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	int rc;
 
+	close_inherited_fds();  /* a detached run must not hold the caller's */
 #ifndef OUTBOX_SANITIZE   /* LeakSanitizer needs a dumpable process */
 	/* outbox holds secrets: no core dumps, no ptrace by the same user */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -420,10 +420,11 @@ enum ob_status runner_run_once(const struct config *cfg, struct store *q,
 }
 
 /* In a new process, detached from the caller (session, standard streams
- * on /dev/null, no other descriptor but those in keep): 0 in the
+ * on /dev/null, no other descriptor but those in keep, and with
+ * curl_handles the sockets of the libcurl handles it goes on with): 0 in the
  * grandchild that goes on, 1 in the caller once it is started, -1 when
  * it could not be. */
-static int detach(const int *keep, size_t nkeep)
+static int detach(const int *keep, size_t nkeep, bool curl_handles)
 {
 	pid_t pid = fork();
 	int fd;
@@ -437,13 +438,20 @@ static int detach(const int *keep, size_t nkeep)
 	/* the child: a new session, then the grandchild does the work */
 	if (setsid() < 0 || fork() != 0)
 		_exit(0);
+	/* the log's socket or file goes properly before the numbers are
+	 * closed below (glibc's syslog would send to, and then close, what
+	 * later takes its number); the caller opens the log again */
+	log_close();
 	fd = open("/dev/null", O_RDWR);
 	if (fd >= 0) {
 		dup2(fd, 0);
 		dup2(fd, 1);
 		dup2(fd, 2);
 	}
-	close_fds_except(keep, nkeep);
+	if (curl_handles)       /* and their socket pairs: see util.h */
+		close_fds_but_sockets(keep, nkeep);
+	else
+		close_fds_except(keep, nkeep);
 	return 0;
 }
 
@@ -471,7 +479,7 @@ void runner_run_detached(const struct config *cfg, const char *only_id)
 	struct store *q = NULL;
 	char err[512];
 
-	if (detach(NULL, 0) != 0)
+	if (detach(NULL, 0, false) != 0)
 		return;
 	cfg = config_root(cfg);
 	log_open(cfg->log, cfg->privileged);
@@ -497,7 +505,7 @@ bool runner_carry_on(const struct config *cfg, struct deliver_ctx *ctx,
 
 	n = deliver_fds(ctx, keep, CONFIG_MAX_SMARTHOSTS);
 	n += limits_fds(l, keep + n, CONFIG_MAX_SMARTHOSTS);
-	r = detach(keep, n);
+	r = detach(keep, n, true);
 	if (r != 0)
 		return r > 0;
 	/* the grandchild: the caller's connections and slots are ours */

@@ -421,7 +421,8 @@ static enum ob_status take_message(struct job *j, int in_fd)
  * ones are due: the open connection carries them on in a detached
  * process (the caller waits for nothing, not even the reply to QUIT).
  * Otherwise the connection closes, and then a detached queue run starts
- * when (a) the message went and older ones are due (a flush), (b) this
+ * when (a) the message went and older ones are due (a flush; not when
+ * the carrier took them, unless other accounts have some), (b) this
  * process held a connection slot and a message was committed
  * meanwhile, i.e. is not in the listing taken before the send (a sender
  * that found every slot taken relies on the holders to send its
@@ -433,7 +434,7 @@ static enum ob_status take_message(struct job *j, int in_fd)
 static void finish(struct job *j, enum ob_status st)
 {
 	bool sent = st == OB_OK && !j->s->queued;
-	bool go = false;
+	bool go = false, carried = false;
 
 	/* a committed message's spool file is still locked by this process:
 	 * let the queue runs below (and the holders of slots) take it */
@@ -447,6 +448,7 @@ static void finish(struct job *j, enum ob_status st)
 	    runner_carry_on(j->cfg, j->ctx, j->lim)) {
 		deliver_park(j->ctx);
 		j->ctx = NULL;
+		carried = true;
 	}
 	deliver_free(j->ctx);
 	j->ctx = NULL;
@@ -454,8 +456,12 @@ static void finish(struct job *j, enum ob_status st)
 		go = limits_slot_free(j->lim);                  /* (c) */
 	limits_free(j->lim);                    /* our slots are free now */
 	j->lim = NULL;
-	/* (a) covers (b): any due message, late arrivals included */
-	if (j->q != NULL && !j->held && sent)
+	/* (a) covers (b): any due message, late arrivals included; but the
+	 * carrier sends them itself, late ones too (another account's
+	 * messages are not its to send: with accounts, (a) still) */
+	if (carried && config_root(j->cfg)->naccounts == 0)
+		go = false;
+	else if (j->q != NULL && !j->held && sent)
 		go = runner_has_due(j->q);                      /* (a) */
 	else if (j->q != NULL && !j->held && j->cfg->max_connections > 0)
 		go = runner_has_due_unseen(j->q, &j->seen, j->s->id); /* (b) */

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 bool str_copy(char *dst, size_t dstsize, const char *src)
@@ -247,6 +249,54 @@ void close_fds_except(const int *keep, size_t n)
 		from = (unsigned int)sorted[i] + 1;
 	}
 	close_range(from, ~0U, 0);
+}
+
+static bool kept(int fd, const int *keep, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (keep[i] == fd)
+			return true;
+	}
+	return false;
+}
+
+/* Close fd unless it is kept or a socket. */
+static void close_unless_socket(int fd, const int *keep, size_t n)
+{
+	struct stat st;
+
+	if (fd > 2 && !kept(fd, keep, n) &&
+	    (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)))
+		close(fd);
+}
+
+void close_fds_but_sockets(const int *keep, size_t n)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int fd, self;
+
+	if (d == NULL) {                /* no /proc: every number there is */
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+			close_unless_socket(fd, keep, n);
+		return;
+	}
+	self = dirfd(d);
+	while ((e = readdir(d)) != NULL) {
+		fd = atoi(e->d_name);
+		if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && fd != self)
+			close_unless_socket(fd, keep, n);
+	}
+	closedir(d);
+}
+
+void close_inherited_fds(void)
+{
+	close_range(3, ~0U, 0);
 }
 
 void format_age(char *buf, size_t n, long long secs)

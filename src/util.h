@@ -34,6 +34,20 @@ int write_all(int fd, const void *buf, size_t len);
 /* Close every file descriptor from 3 up except the n in keep. */
 void close_fds_except(const int *keep, size_t n);
 
+/*
+ * The same, but sockets stay open too: for a process that goes on with
+ * libcurl handles it inherited, whose internal socket pairs it cannot
+ * name (closed under libcurl, their numbers would be closed again when
+ * the handles are freed - by then another file's, a message's lock
+ * perhaps). Sockets hold no locks, and every socket of the process is
+ * outbox's own (close_inherited_fds at start).
+ */
+void close_fds_but_sockets(const int *keep, size_t n);
+
+/* Close every descriptor above 2 the process was started with: outbox
+ * uses none, and a detached queue run must not hold a caller's pipe. */
+void close_inherited_fds(void);
+
 /* An age for people: "45s", "12m", "5h", "3d" (the largest unit that
  * keeps two figures); negative counts as 0. */
 void format_age(char *buf, size_t n, long long secs);

@@ -259,3 +259,48 @@ def test_max_connections_bad_value(outbox, smarthost, tmp_path):
     r = outbox.run(["-bp"], config=cfg)
     assert r.returncode == 78, describe(r)
     assert b"max-connections" in r.stderr
+
+
+def test_carrier_holds_no_descriptor_of_its_caller(outbox, smarthost,
+                                                   tmp_path):
+    """A caller (a web server, a cron daemon) hands outbox a socket it
+    did not mean to: once outbox has answered, no outbox process may
+    hold it, not even the detached carrier that goes on sending the
+    queued messages over the open connection (it keeps its own libcurl
+    sockets, and nothing of the caller's)."""
+    import asyncio
+    import select
+    import socket
+    sh = smarthost()
+    cfg, qdir = qconfig(outbox, tmp_path, sh)
+    for i in range(20):
+        r = outbox.run(["-odq", "-f", SENDER, RCPT], message(f"q{i}"),
+                       config=cfg)
+        assert r.returncode == EX_OK, describe(r)
+    orig = sh._handler.handle_DATA
+
+    async def slow(server, session, envelope):      # 0.1 s a message
+        await asyncio.sleep(0.1)
+        return await orig(server, session, envelope)
+    sh._handler.handle_DATA = slow
+
+    mine, theirs = socket.socketpair()
+    p = subprocess.Popen(outbox.command(["-f", SENDER, RCPT], cfg),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, pass_fds=(theirs.fileno(),),
+                         env=outbox.environment())
+    theirs.close()
+    out, err = p.communicate(message("direct"), timeout=60)
+    assert p.returncode == EX_OK, err
+    # the carrier is still at work (20 messages at 0.1 s each) ...
+    ready, _, _ = select.select([mine], [], [], 10)
+    assert ready, "the caller's socket is still held open"
+    assert mine.recv(1) == b""          # ... but no one holds the socket
+    assert len(sh.messages) < 21, len(sh.messages)
+    mine.close()
+    assert wait_until(lambda: len(sh.messages) >= 21 and
+                      not queued_ids(qdir), 60), len(sh.messages)
+    got = collections.Counter(subject_of(m) for m in sh.messages)
+    assert set(got.values()) == {1} and len(got) == 21, got
+    # the direct send's connection carried them all, and nothing else
+    assert sh.connections == 1, sh.connections
