@@ -287,8 +287,12 @@ void close_fds_but_sockets(const int *keep, size_t n)
 	}
 	self = dirfd(d);
 	while ((e = readdir(d)) != NULL) {
-		fd = atoi(e->d_name);
-		if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && fd != self)
+		char *end;
+		long v = strtol(e->d_name, &end, 10);
+
+		fd = (int)v;
+		if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && *end == '\0' &&
+		    v <= INT_MAX && fd != self)
 			close_unless_socket(fd, keep, n);
 	}
 	closedir(d);
