@@ -135,7 +135,8 @@ $(OUT): $(OBJS)
 $(BUILDDIR)/%.o: src/%.c src/*.h | $(BUILDDIR)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILDDIR)/test_%: tests/unit/test_%.c $(LIBOBJS) src/*.h | $(BUILDDIR)
+$(BUILDDIR)/test_%: tests/unit/test_%.c $(LIBOBJS) src/*.h \
+		$(wildcard tests/unit/*.h) | $(BUILDDIR)
 	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(LIBOBJS) $(LDFLAGS) $(PKG_LIBS) -lcmocka
 
 $(BUILDDIR):

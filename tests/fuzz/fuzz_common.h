@@ -154,4 +154,55 @@ static inline void fuzz_check_no_echo(const char *err,
 	free(mask);
 }
 
+/* *s (a buffer of *cap + 1 bytes) with room for need. */
+static inline void fuzz_grow(char **s, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return;
+	while (*cap < need)
+		*cap *= 2;
+	*s = realloc(*s, *cap + 1);
+	if (*s == NULL)
+		fuzz_fail("out of memory");
+}
+
+/* The fuzz_mime* targets' message: the input with 0x01 N C expanded to
+ * (N + 1) * 8 times C, bare LFs made CRLF, and a final CRLF. */
+static inline char *fuzz_mime_spool(const uint8_t *d, size_t size,
+                                    size_t *len)
+{
+	size_t cap = size * 2 + 16, n = 0, i, k;
+	char *s = malloc(cap + 1);
+
+	if (s == NULL)
+		fuzz_fail("out of memory");
+	for (i = 0; i < size; i++) {
+		size_t reps = 1;
+		uint8_t c = d[i];
+
+		if (c == 0x01 && i + 2 < size) {
+			reps = ((size_t)d[i + 1] + 1) * 8;
+			c = d[i + 2];
+			i += 2;
+		}
+		for (k = 0; k < reps; k++) {
+			fuzz_grow(&s, &cap, n + 3);
+			if (c == '\n' && (n == 0 || s[n - 1] != '\r'))
+				s[n++] = '\r';
+			s[n++] = (char)c;
+		}
+	}
+	fuzz_grow(&s, &cap, n + 3);
+	if (n < 2 || s[n - 2] != '\r' || s[n - 1] != '\n') {
+		if (n > 0 && s[n - 1] == '\r') {
+			s[n++] = '\n';
+		} else {
+			s[n++] = '\r';
+			s[n++] = '\n';
+		}
+	}
+	*len = n;
+	return s;
+}
+
 #endif

@@ -22,56 +22,6 @@
 
 static int fd = -1;
 
-/* Expand 0x01 N C and normalise line ends. */
-static char *make_spool(const uint8_t *d, size_t size, size_t *len)
-{
-	size_t cap = size * 2 + 2, n = 0, i;
-	char *s = malloc(cap + 1);
-
-	if (s == NULL)
-		fuzz_fail("out of memory");
-	for (i = 0; i < size; i++) {
-		size_t reps = 1, k;
-		uint8_t c = d[i];
-
-		if (c == 0x01 && i + 2 < size) {
-			reps = ((size_t)d[i + 1] + 1) * 8;
-			c = d[i + 2];
-			i += 2;
-		}
-		for (k = 0; k < reps; k++) {
-			if (n + 2 > cap) {
-				char *g = realloc(s, cap * 2 + 1);
-
-				if (g == NULL)
-					fuzz_fail("out of memory");
-				s = g;
-				cap *= 2;
-			}
-			if (c == '\n' && (n == 0 || s[n - 1] != '\r'))
-				s[n++] = '\r';
-			s[n++] = (char)c;
-		}
-	}
-	if (n + 2 > cap) {
-		char *g = realloc(s, cap + 3);
-
-		if (g == NULL)
-			fuzz_fail("out of memory");
-		s = g;
-	}
-	if (n < 2 || s[n - 2] != '\r' || s[n - 1] != '\n') {
-		if (n > 0 && s[n - 1] == '\r')
-			s[n++] = '\n';
-		else {
-			s[n++] = '\r';
-			s[n++] = '\n';
-		}
-	}
-	*len = n;
-	return s;
-}
-
 static void check_lines(const char *o, size_t n)
 {
 	size_t i, line = 0;
@@ -173,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[256];
 	size_t len, n, i;
-	char *in = make_spool(data, size, &len), *out;
+	char *in = fuzz_mime_spool(data, size, &len), *out;
 	const char *sep = memmem(in, len, "\r\n\r\n", 4);
 	bool shaped = sep != NULL && !(in[0] == '\r' && in[1] == '\n');
 	bool eightbit = false;

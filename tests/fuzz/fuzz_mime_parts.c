@@ -33,53 +33,6 @@ static int fd = -1, ofd = -1;
 
 /* ---- the spool ---- */
 
-static void grow(char **s, size_t *cap, size_t need)
-{
-	if (need <= *cap)
-		return;
-	while (*cap < need)
-		*cap *= 2;
-	*s = realloc(*s, *cap + 1);
-	if (*s == NULL)
-		fuzz_fail("out of memory");
-}
-
-static char *make_spool(const uint8_t *d, size_t size, size_t *len)
-{
-	size_t cap = size * 2 + 16, n = 0, i, k;
-	char *s = malloc(cap + 1);
-
-	if (s == NULL)
-		fuzz_fail("out of memory");
-	for (i = 0; i < size; i++) {
-		size_t reps = 1;
-		uint8_t c = d[i];
-
-		if (c == 0x01 && i + 2 < size) {
-			reps = ((size_t)d[i + 1] + 1) * 8;
-			c = d[i + 2];
-			i += 2;
-		}
-		for (k = 0; k < reps; k++) {
-			grow(&s, &cap, n + 3);
-			if (c == '\n' && (n == 0 || s[n - 1] != '\r'))
-				s[n++] = '\r';
-			s[n++] = (char)c;
-		}
-	}
-	grow(&s, &cap, n + 3);
-	if (n < 2 || s[n - 2] != '\r' || s[n - 1] != '\n') {
-		if (n > 0 && s[n - 1] == '\r') {
-			s[n++] = '\n';
-		} else {
-			s[n++] = '\r';
-			s[n++] = '\n';
-		}
-	}
-	*len = n;
-	return s;
-}
-
 /* ---- a serialised view of what a reader decodes ---- */
 
 struct sb {
@@ -95,7 +48,7 @@ static void sb_put(struct sb *b, const void *p, size_t n)
 		if (b->p == NULL)
 			fuzz_fail("out of memory");
 	}
-	grow(&b->p, &b->cap, b->len + n);
+	fuzz_grow(&b->p, &b->cap, b->len + n);
 	if (n > 0)
 		memcpy(b->p + b->len, p, n);
 	b->len += n;
@@ -573,7 +526,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mime_7bit r;
 	char err[256];
 	size_t len, n;
-	char *in = make_spool(data, size, &len), *out;
+	char *in = fuzz_mime_spool(data, size, &len), *out;
 
 	fuzz_memfd(&fd, "fuzz-spool");
 	fuzz_memfd(&ofd, "fuzz-out");

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "mime.h"
+#include "mime_check.h"
 
 /* Complete headers of a plain message. */
 #define HDR "From: cron@example.com\r\nTo: root@example.com\r\n" \
@@ -33,11 +34,6 @@
 #define MV "MIME-Version: 1.0\r\n"
 #define QPH "Content-Transfer-Encoding: quoted-printable\r\n"
 #define UTF8 "Content-Type: text/plain; charset=utf-8\r\n"
-
-struct buf {
-	char *p;
-	size_t len;
-};
 
 /* Run mime_fix_long_lines on in[0..len); the new file content. */
 static struct buf fix(const char *in, size_t len, bool eightbit,
@@ -73,22 +69,6 @@ static struct buf fix_str(const char *in, bool eightbit, enum mime_fix *how)
 	return fix(in, strlen(in), eightbit, how);
 }
 
-/* Show where two byte strings first differ. */
-static void assert_bytes(const char *what, const char *got, size_t glen,
-                         const char *want, size_t wlen)
-{
-	size_t i = 0;
-
-	while (i < glen && i < wlen && got[i] == want[i])
-		i++;
-	if (i == glen && i == wlen)
-		return;
-	fail_msg("%s: differs at byte %zu (got %zu bytes, want %zu)\n"
-	         "got:  [%.*s]\nwant: [%.*s]", what, i, glen, wlen,
-	         (int)(glen - i < 80 ? glen - i : 80), got + i,
-	         (int)(wlen - i < 80 ? wlen - i : 80), want + i);
-}
-
 /* Longest line in octets (CRLF not counted; a bare CR counts). */
 static size_t longest_line(const char *p, size_t n)
 {
@@ -106,15 +86,6 @@ static size_t longest_line(const char *p, size_t n)
 		}
 	}
 	return line > max ? line : max;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Decode quoted-printable p[0..n) (strict: upper-case hex, soft breaks

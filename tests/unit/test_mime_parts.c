@@ -24,6 +24,7 @@
 
 #include "mime.h"
 #include "mime_parts.h"
+#include "mime_check.h"
 
 #define TOP "From: a@example.com\r\nTo: b@example.com\r\nMIME-Version: 1.0\r\n"
 #define QPH "Content-Transfer-Encoding: quoted-printable\r\n"
@@ -33,11 +34,6 @@
 /* "Grüße" in UTF-8, and as quoted-printable */
 #define GRUSS "Gr\xc3\xbc\xc3\x9f" "e"
 #define GRUSS_QP "Gr=C3=BC=C3=9Fe"
-
-struct buf {
-	char *p;
-	size_t len;
-};
 
 /* Run mime_encode_7bit on in[0..len); out's content (meaningful only
  * for MIME_QP). */
@@ -64,21 +60,6 @@ static struct buf encode(const char *in, size_t len, struct mime_7bit *r)
 	close(fd);
 	close(out);
 	return b;
-}
-
-static void assert_bytes(const char *what, const char *got, size_t glen,
-                         const char *want, size_t wlen)
-{
-	size_t i = 0;
-
-	while (i < glen && i < wlen && got[i] == want[i])
-		i++;
-	if (i == glen && i == wlen)
-		return;
-	fail_msg("%s: differs at byte %zu (got %zu bytes, want %zu)\n"
-	         "got:  [%.*s]\nwant: [%.*s]", what, i, glen, wlen,
-	         (int)(glen - i < 120 ? glen - i : 120), got + i,
-	         (int)(wlen - i < 120 ? wlen - i : 120), want + i);
 }
 
 struct row {
@@ -310,15 +291,6 @@ static void test_depth(void **state)
 	assert_non_null(strstr(r.why, "nested more than 16"));
 	free(out.p);
 	free(in);
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Decode quoted-printable p[0..n), failing on a line over 76 octets or
