@@ -213,7 +213,8 @@ static int parse_long_opt(struct cursor *c, struct options *opt,
 		opt->mode = MODE_CHECK;
 	} else if (strcmp(name, "init") == 0 || strcmp(name, "user") == 0) {
 		if (c->i + 1 >= c->argc)
-			return fail(c, "option needs an argument: --", name);
+			return fail(c, "option needs an argument", name[0] == 'i'
+			            ? "--init" : "--user");
 		if (name[0] == 'i') {
 			opt->mode = MODE_INIT;
 			opt->init_host = c->argv[++c->i];

@@ -550,6 +550,14 @@ static void test_oauth_login(void **state)
 		  "option needs an argument: --port" },
 		{ { "outbox", "--oauth-login", "rcpt@example.com", NULL },
 		  "this mode takes no operands" },
+		{ { "outbox", "--oauth-login", "--account", NULL },
+		  "option needs an argument: --account" },
+		{ { "outbox", "-q", "--account", "app", NULL },
+		  "--account goes with --oauth-login and --check" },
+		{ { "outbox", "--init", NULL },
+		  "option needs an argument: --init" },
+		{ { "outbox", "--init", "mail.example.com", "--user", NULL },
+		  "option needs an argument: --user" },
 	};
 	char *av[] = { (char *)"outbox", (char *)"-C", (char *)"/x.conf",
 	               (char *)"--oauth-login", (char *)"--browser",
@@ -566,6 +574,15 @@ static void test_oauth_login(void **state)
 	assert_false(o.login_device);
 	assert_string_equal(o.login_port, "8765");
 	assert_string_equal(o.login_timeout, "90s");
+	assert_null(o.account);
+	{
+		char *acc[] = { (char *)"outbox", (char *)"--check",
+		                (char *)"--account", (char *)"app", NULL };
+
+		assert_int_equal(cli_parse(4, acc, &o, err, sizeof(err)), 0);
+		assert_int_equal(o.mode, MODE_CHECK);
+		assert_string_equal(o.account, "app");
+	}
 	assert_int_equal(cli_parse(4, av, &o, err, sizeof(err)), 0);
 	assert_false(o.login_browser);
 	assert_null(o.login_port);
