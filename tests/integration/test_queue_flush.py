@@ -94,3 +94,21 @@ def test_flush_removes_every_sent_message_before_it_exits(outbox, smarthost,
     r = outbox.run(["-q"], config=config, timeout=60)
     assert r.returncode == EX_OK, describe(r)
     assert len(sh.messages) == n
+
+
+def test_run_of_given_ids_removes_them_before_it_exits(outbox, smarthost,
+                                                       tmp_path):
+    """-qI ID...: a run that never lists msg/ after its sends (so nothing
+    waits for the removals on the way) still ends with every sent message
+    gone: the store waits for its removals when it is closed."""
+    sh = smarthost()
+    config, qdir = qconfig(outbox, tmp_path, sh)
+    n = 60
+    enqueue_many(outbox, config, n, "given {:03d}")
+    ids = sorted(p.name[:-4] for p in (qdir / "msg").glob("*.env"))
+    assert len(ids) == n
+    r = outbox.run(["-qI", *ids], config=config, timeout=120)
+    assert r.returncode == EX_OK, describe(r)
+    assert files(qdir / "msg") == [], files(qdir / "msg")[:5]
+    assert sh.wait_idle(10)
+    assert subjects(sh) == Counter({f"given {i:03d}": 1 for i in range(n)})
