@@ -271,8 +271,12 @@ int runner_run(struct store *q, const struct config *cfg,
 
 	memset(st, 0, sizeof(*st));
 	st->seen = seen;
-	store_clean_abandoned(q);
-	store_expire_failed(q, cfg->failed_lifetime);
+	if (cfg->account == NULL) {
+		/* host-wide housekeeping: once a run, in the default account's
+		 * pass (a queue run makes it first), not again in each account's */
+		store_clean_abandoned(q);
+		store_expire_failed(q, cfg->failed_lifetime);
+	}
 	if (o->nids > 0) {
 		for (i = 0; i < o->nids && !(o->stop && *o->stop); i++) {
 			char e[300];
